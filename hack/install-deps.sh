@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing skiff needs on a fresh Debian machine.
+# Idempotent: packages already present are skipped.
+set -euo pipefail
+pkgs=(ca-certificates curl jq make git)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+command -v go >/dev/null || { echo "Go 1.26 is needed at /usr/local/go (see README)"; exit 1; }

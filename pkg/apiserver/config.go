@@ -1,0 +1,267 @@
+package apiserver
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
+	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	mutatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
+	validatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/validating"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/request/union"
+	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	"k8s.io/apiserver/pkg/server/filters"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	serverstorage "k8s.io/apiserver/pkg/server/storage"
+	"k8s.io/apiserver/pkg/storage/storagebackend"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/component-base/compatibility"
+
+	"github.com/skiff-project/skiff/pkg/api/scheme"
+	"github.com/skiff-project/skiff/pkg/etcd"
+	"github.com/skiff-project/skiff/pkg/generated/openapi"
+	"github.com/skiff-project/skiff/pkg/pki"
+)
+
+// Version is the Kubernetes version skiff's API implements.
+const Version = "1.37"
+
+// Config is the API server's complete configuration.
+type Config struct {
+	Options *Options
+	Generic *genericapiserver.RecommendedConfig
+	// StorageFactory tells each resource where and how it is stored.
+	StorageFactory *serverstorage.DefaultStorageFactory
+	// Informers watch the API server itself (loopback).
+	Informers informers.SharedInformerFactory
+	// ServiceIPRange and NodePortRange drive Service allocation.
+	ServiceIPRange *net.IPNet
+	NodePortRange  utilnet.PortRange
+	// AdvertiseAddress is published in the kubernetes Service's endpoints.
+	AdvertiseAddress net.IP
+}
+
+// specialResourcePrefixes keep upstream's etcd key layout.
+var specialResourcePrefixes = map[schema.GroupResource]string{
+	{Group: "", Resource: "replicationcontrollers"}:     "controllers",
+	{Group: "", Resource: "endpoints"}:                  "services/endpoints",
+	{Group: "", Resource: "nodes"}:                      "minions",
+	{Group: "", Resource: "services"}:                   "services/specs",
+	{Group: "networking.k8s.io", Resource: "ingresses"}: "ingress",
+}
+
+// NewConfig builds the configuration: certificates, storage, authentication,
+// admission, OpenAPI.
+func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
+	if errs := o.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("invalid options: %v", errs)
+	}
+	c := &Config{Options: o}
+	_, serviceIPRange, err := net.ParseCIDR(o.ServiceClusterIPRange)
+	if err != nil {
+		return nil, err
+	}
+	c.ServiceIPRange = serviceIPRange
+	nodePorts, err := utilnet.ParsePortRange(o.ServiceNodePortRange)
+	if err != nil {
+		return nil, err
+	}
+	c.NodePortRange = *nodePorts
+	c.AdvertiseAddress = o.AdvertiseAddress
+	if c.AdvertiseAddress == nil {
+		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
+			return nil, fmt.Errorf("choose an advertise address (set --advertise-address): %w", err)
+		}
+	}
+
+	tls, err := ensureCertificates(o, c.AdvertiseAddress, serviceIPRange)
+	if err != nil {
+		return nil, err
+	}
+
+	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
+	c.Generic = gc
+	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(Version, "", "")
+	gc.MaxRequestBodyBytes = o.MaxRequestBodyBytes
+	gc.PublicAddress = c.AdvertiseAddress
+	gc.ExternalAddress = net.JoinHostPort(c.AdvertiseAddress.String(), fmt.Sprint(o.SecurePort))
+
+	serving := genericoptions.NewSecureServingOptions().WithLoopback()
+	serving.BindAddress = o.BindAddress
+	serving.BindPort = o.SecurePort
+	serving.ServerCert.CertKey = genericoptions.CertKey{CertFile: tls.servingCert, KeyFile: tls.servingKey}
+	if err := serving.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+		return nil, fmt.Errorf("secure serving: %w", err)
+	}
+	// Upstream talks to itself in protobuf, uncompressed.
+	gc.LoopbackClientConfig.ContentType = runtime.ContentTypeProtobuf
+	gc.LoopbackClientConfig.DisableCompression = true
+
+	if err := applyAuthentication(gc, tls.caCert); err != nil {
+		return nil, err
+	}
+	gc.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
+
+	namer := openapinamer.NewDefinitionNamer(scheme.Scheme)
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIConfig.Info.Title = "Kubernetes"
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config.Info.Title = "Kubernetes"
+	gc.LongRunningFunc = filters.BasicLongRunningRequestCheck(
+		sets.NewString("watch", "proxy"),
+		sets.NewString("attach", "exec", "proxy", "log", "portforward"),
+	)
+	gc.AggregatedDiscoveryGroupManager = aggregated.NewResourceManager("apis")
+
+	if err := c.applyStorage(embedded); err != nil {
+		return nil, err
+	}
+
+	client, err := kubernetes.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, fmt.Errorf("loopback client: %w", err)
+	}
+	dynamicClient, err := dynamic.NewForConfig(gc.LoopbackClientConfig)
+	if err != nil {
+		return nil, fmt.Errorf("loopback dynamic client: %w", err)
+	}
+	c.Informers = informers.NewSharedInformerFactory(client, 10*time.Minute)
+	gc.SharedInformerFactory = c.Informers
+	gc.ClientConfig = gc.LoopbackClientConfig
+
+	features := genericoptions.NewFeatureOptions()
+	features.EnableProfiling = false
+	if err := features.ApplyTo(&gc.Config, client, c.Informers); err != nil {
+		return nil, fmt.Errorf("priority and fairness: %w", err)
+	}
+
+	admission := genericoptions.NewAdmissionOptions()
+	// Webhooks and admission policies arrive with the auth issue; they need
+	// a service resolver and credentials to call out.
+	admission.DisablePlugins = []string{mutatingwebhook.PluginName, validatingwebhook.PluginName, validating.PluginName, mutating.PluginName}
+	if err := admission.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+	return c, nil
+}
+
+type certificates struct {
+	caCert                  string
+	servingCert, servingKey string
+}
+
+// ensureCertificates creates (first start) or reloads the cluster CA, the
+// serving certificate, the admin client certificate and kubeconfig and the
+// service-account key.
+func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (certificates, error) {
+	dir := o.tlsDir()
+	ca, err := pki.LoadOrCreateCA(dir, "ca", "skiff-ca")
+	if err != nil {
+		return certificates{}, err
+	}
+	names, ips := hostAddresses(o, advertise)
+	firstServiceIP, err := firstIP(serviceRange)
+	if err != nil {
+		return certificates{}, err
+	}
+	ips = append(ips, firstServiceIP)
+	servingCert, servingKey, err := ca.EnsureCert(dir, "apiserver", pki.CertSpec{CommonName: "kube-apiserver", DNSNames: names, IPs: ips, Server: true})
+	if err != nil {
+		return certificates{}, err
+	}
+	adminCert, adminKey, err := ca.EnsureCert(dir, "admin", pki.CertSpec{CommonName: "kubernetes-admin", Organization: []string{"system:masters"}})
+	if err != nil {
+		return certificates{}, err
+	}
+	if err := pki.EnsureKey(filepath.Join(dir, "service-account.key"), filepath.Join(dir, "service-account.pub")); err != nil {
+		return certificates{}, err
+	}
+	if err := pki.WriteKubeconfig(o.KubeconfigPath(), o.localURL(), ca.CertPath, adminCert, adminKey, "admin"); err != nil {
+		return certificates{}, fmt.Errorf("write admin kubeconfig: %w", err)
+	}
+	return certificates{caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey}, nil
+}
+
+// applyAuthentication accepts client certificates signed by the cluster CA.
+// There is no anonymous authenticator: unauthenticated requests get 401.
+func applyAuthentication(gc *genericapiserver.RecommendedConfig, caFile string) error {
+	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-bundle", caFile)
+	if err != nil {
+		return fmt.Errorf("load client CA: %w", err)
+	}
+	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
+		return err
+	}
+	gc.Authentication.Authenticator = union.New([]authenticator.Request{
+		x509request.NewDynamic(clientCA.VerifyOptions, x509request.CommonNameUserConversion),
+	}...)
+	gc.AddPostStartHookOrDie("client-ca-reload", func(ctx genericapiserver.PostStartHookContext) error {
+		go clientCA.Run(ctx, 1)
+		return nil
+	})
+	return nil
+}
+
+// applyStorage builds the storage factory over etcd with upstream's key
+// layout, protobuf encoding and watch cache.
+func (c *Config) applyStorage(embedded *etcd.Server) error {
+	o := c.Options
+	etcdOpts := genericoptions.NewEtcdOptions(storagebackend.NewDefaultConfig(o.EtcdPrefix, nil))
+	etcdOpts.DefaultStorageMediaType = runtime.ContentTypeProtobuf
+	if embedded != nil {
+		etcdOpts.StorageConfig.Transport.ServerList = []string{embedded.ClientURL}
+	} else {
+		etcdOpts.StorageConfig.Transport.ServerList = o.EtcdServers
+		etcdOpts.StorageConfig.Transport.TrustedCAFile = o.EtcdCAFile
+		etcdOpts.StorageConfig.Transport.CertFile = o.EtcdCertFile
+		etcdOpts.StorageConfig.Transport.KeyFile = o.EtcdKeyFile
+	}
+	// Events churn and are read rarely: upstream keeps them out of the
+	// watch cache.
+	etcdOpts.WatchCacheSizes = []string{"events#0", "events.events.k8s.io#0"}
+
+	resourceConfig := serverstorage.NewResourceConfig()
+	resourceConfig.EnableVersions(scheme.GroupVersions()...)
+	c.Generic.MergedResourceConfig = resourceConfig
+
+	encoding := serverstorage.NewDefaultResourceEncodingConfigForEffectiveVersion(scheme.Scheme, c.Generic.EffectiveVersion)
+	factory := serverstorage.NewDefaultStorageFactory(etcdOpts.StorageConfig, etcdOpts.DefaultStorageMediaType, scheme.Codecs,
+		encoding, resourceConfig, specialResourcePrefixes)
+	factory.AddCohabitatingResources(schema.GroupResource{Resource: "events"}, schema.GroupResource{Group: "events.k8s.io", Resource: "events"})
+	factory.StorageConfig.StorageObjectCountTracker = c.Generic.StorageObjectCountTracker
+	if err := etcdOpts.ApplyWithStorageFactoryTo(factory, &c.Generic.Config); err != nil {
+		return fmt.Errorf("etcd storage: %w", err)
+	}
+	c.StorageFactory = factory
+	return nil
+}
+
+func firstIP(n *net.IPNet) (net.IP, error) {
+	ip := make(net.IP, len(n.IP))
+	copy(ip, n.IP)
+	for i := len(ip) - 1; i >= 0; i-- {
+		ip[i]++
+		if ip[i] != 0 {
+			break
+		}
+	}
+	if !n.Contains(ip) {
+		return nil, fmt.Errorf("service CIDR %s has no usable address", n)
+	}
+	return ip, nil
+}
