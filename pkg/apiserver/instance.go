@@ -2,14 +2,56 @@ package apiserver
 
 import (
 	"fmt"
+	"sort"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
+	admissionregistrationrest "github.com/skiff-project/skiff/pkg/registry/admissionregistration/rest"
+	appsrest "github.com/skiff-project/skiff/pkg/registry/apps/rest"
+	authenticationrest "github.com/skiff-project/skiff/pkg/registry/authentication/rest"
+	authorizationrest "github.com/skiff-project/skiff/pkg/registry/authorization/rest"
+	autoscalingrest "github.com/skiff-project/skiff/pkg/registry/autoscaling/rest"
+	batchrest "github.com/skiff-project/skiff/pkg/registry/batch/rest"
+	certificatesrest "github.com/skiff-project/skiff/pkg/registry/certificates/rest"
+	coordinationrest "github.com/skiff-project/skiff/pkg/registry/coordination/rest"
 	corerest "github.com/skiff-project/skiff/pkg/registry/core/rest"
+	discoveryrest "github.com/skiff-project/skiff/pkg/registry/discovery/rest"
+	eventsrest "github.com/skiff-project/skiff/pkg/registry/events/rest"
+	flowcontrolrest "github.com/skiff-project/skiff/pkg/registry/flowcontrol/rest"
+	"github.com/skiff-project/skiff/pkg/registry/generic"
+	networkingrest "github.com/skiff-project/skiff/pkg/registry/networking/rest"
+	noderest "github.com/skiff-project/skiff/pkg/registry/node/rest"
+	policyrest "github.com/skiff-project/skiff/pkg/registry/policy/rest"
+	rbacrest "github.com/skiff-project/skiff/pkg/registry/rbac/rest"
+	resourcerest "github.com/skiff-project/skiff/pkg/registry/resource/rest"
+	schedulingrest "github.com/skiff-project/skiff/pkg/registry/scheduling/rest"
+	storagerest "github.com/skiff-project/skiff/pkg/registry/storage/rest"
+	storagemigrationrest "github.com/skiff-project/skiff/pkg/registry/storagemigration/rest"
 )
+
+// groupStorageBuilders build the storage of each non-core group.
+var groupStorageBuilders = map[string]func(generic.StorageConfig) (generic.GroupStorage, error){
+	admissionregistrationrest.GroupName: admissionregistrationrest.NewStorage,
+	appsrest.GroupName:                  appsrest.NewStorage,
+	authenticationrest.GroupName:        authenticationrest.NewStorage,
+	authorizationrest.GroupName:         authorizationrest.NewStorage,
+	autoscalingrest.GroupName:           autoscalingrest.NewStorage,
+	batchrest.GroupName:                 batchrest.NewStorage,
+	certificatesrest.GroupName:          certificatesrest.NewStorage,
+	coordinationrest.GroupName:          coordinationrest.NewStorage,
+	discoveryrest.GroupName:             discoveryrest.NewStorage,
+	eventsrest.GroupName:                eventsrest.NewStorage,
+	flowcontrolrest.GroupName:           flowcontrolrest.NewStorage,
+	networkingrest.GroupName:            networkingrest.NewStorage,
+	noderest.GroupName:                  noderest.NewStorage,
+	policyrest.GroupName:                policyrest.NewStorage,
+	rbacrest.GroupName:                  rbacrest.NewStorage,
+	resourcerest.GroupName:              resourcerest.NewStorage,
+	schedulingrest.GroupName:            schedulingrest.NewStorage,
+	storagerest.GroupName:               storagerest.NewStorage,
+	storagemigrationrest.GroupName:      storagemigrationrest.NewStorage,
+}
 
 // CompletedConfig is a Config with defaults filled in.
 type CompletedConfig struct {
@@ -27,6 +69,20 @@ type Server struct {
 	*genericapiserver.GenericAPIServer
 }
 
+// storageConfig is what every group's storage is built from.
+func (c CompletedConfig) storageConfig() generic.StorageConfig {
+	return generic.StorageConfig{
+		RESTOptionsGetter:    c.Generic.RESTOptionsGetter,
+		EventTTL:             c.Options.EventTTL,
+		ServiceIPRange:       c.ServiceIPRange,
+		NodePortRange:        c.NodePortRange,
+		LoopbackClientConfig: c.Generic.LoopbackClientConfig,
+		Authenticator:        c.Generic.Authentication.Authenticator,
+		Authorizer:           c.Generic.Authorization.Authorizer,
+		ProxyTransport:       c.ProxyTransport,
+	}
+}
+
 // New creates the API server with every built-in group installed.
 func (c CompletedConfig) New() (*Server, error) {
 	generic, err := c.generic.New("skiff-apiserver", genericapiserver.NewEmptyDelegate())
@@ -34,16 +90,38 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, err
 	}
 	s := &Server{GenericAPIServer: generic}
-	optsGetter := c.Generic.RESTOptionsGetter
+	sc := c.storageConfig()
 
-	core, err := corerest.NewStorage(corerest.Config{RESTOptionsGetter: optsGetter})
+	core, err := corerest.NewStorage(sc)
 	if err != nil {
 		return nil, fmt.Errorf("core storage: %w", err)
 	}
-	legacy := genericapiserver.NewDefaultAPIGroupInfo("", scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
-	legacy.VersionedResourcesStorageMap["v1"] = core
+	legacy := genericapiserver.NewDefaultAPIGroupInfo(corerest.GroupName, scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
+	legacy.VersionedResourcesStorageMap = core
 	if err := generic.InstallLegacyAPIGroup(genericapiserver.DefaultLegacyAPIPrefix, &legacy); err != nil {
 		return nil, fmt.Errorf("install /api: %w", err)
+	}
+
+	groups := make([]string, 0, len(groupStorageBuilders))
+	for g := range groupStorageBuilders {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	var infos []*genericapiserver.APIGroupInfo
+	for _, g := range groups {
+		storage, err := groupStorageBuilders[g](sc)
+		if err != nil {
+			return nil, fmt.Errorf("%s storage: %w", g, err)
+		}
+		if len(storage) == 0 {
+			continue
+		}
+		info := genericapiserver.NewDefaultAPIGroupInfo(g, scheme.Scheme, scheme.ParameterCodec, scheme.Codecs)
+		info.VersionedResourcesStorageMap = storage
+		infos = append(infos, &info)
+	}
+	if err := generic.InstallAPIGroups(infos...); err != nil {
+		return nil, fmt.Errorf("install /apis: %w", err)
 	}
 
 	generic.AddPostStartHookOrDie("start-skiff-informers", func(ctx genericapiserver.PostStartHookContext) error {
@@ -55,6 +133,3 @@ func (c CompletedConfig) New() (*Server, error) {
 	})
 	return s, nil
 }
-
-var _ = metav1.Now
-var _ rest.Storage = nil

@@ -4,36 +4,32 @@ package rest
 import (
 	"fmt"
 
-	"k8s.io/apiserver/pkg/registry/generic"
-	"k8s.io/apiserver/pkg/registry/rest"
-
 	"github.com/skiff-project/skiff/pkg/registry/core/configmap"
 	"github.com/skiff-project/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
-// Config is what the core group's storage needs besides etcd.
-type Config struct {
-	RESTOptionsGetter generic.RESTOptionsGetter
-}
+// GroupName is the core group's name: empty.
+const GroupName = ""
 
 // NewStorage returns the storage of every core/v1 resource by path
 // ("pods", "pods/status", ...).
-func NewStorage(c Config) (map[string]rest.Storage, error) {
-	storage := map[string]rest.Storage{}
+func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
+	v1 := generic.VersionStorage{}
 
 	cm, err := configmap.NewREST(c.RESTOptionsGetter)
 	if err != nil {
 		return nil, fmt.Errorf("configmaps: %w", err)
 	}
-	storage["configmaps"] = cm
+	v1["configmaps"] = cm
 
 	ns, err := namespace.NewStorage(c.RESTOptionsGetter)
 	if err != nil {
 		return nil, fmt.Errorf("namespaces: %w", err)
 	}
-	storage["namespaces"] = ns.Namespace
-	storage["namespaces/status"] = ns.Status
-	storage["namespaces/finalize"] = ns.Finalize
+	v1["namespaces"] = ns.Namespace
+	v1["namespaces/status"] = ns.Status
+	v1["namespaces/finalize"] = ns.Finalize
 
-	return storage, nil
+	return generic.GroupStorage{"v1": v1}, nil
 }

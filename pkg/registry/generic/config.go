@@ -1,0 +1,47 @@
+package generic
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	apigeneric "k8s.io/apiserver/pkg/registry/generic"
+	"k8s.io/apiserver/pkg/registry/rest"
+	restclient "k8s.io/client-go/rest"
+)
+
+// StorageConfig is what the API groups' storage is built from. Each group
+// uses the fields it needs.
+type StorageConfig struct {
+	// RESTOptionsGetter gives each resource its etcd storage.
+	RESTOptionsGetter apigeneric.RESTOptionsGetter
+
+	// EventTTL is how long core and events.k8s.io events live.
+	EventTTL time.Duration
+
+	// ServiceIPRange is the primary Service ClusterIP range
+	// (--service-cluster-ip-range); NodePortRange the NodePort range.
+	ServiceIPRange *net.IPNet
+	NodePortRange  utilnet.PortRange
+
+	// LoopbackClientConfig reaches this API server itself, as system:masters.
+	LoopbackClientConfig *restclient.Config
+
+	// Authenticator and Authorizer answer TokenReview and the access reviews.
+	Authenticator authenticator.Request
+	Authorizer    authorizer.Authorizer
+
+	// ProxyTransport dials nodes, pods and services for the proxy, log,
+	// exec, attach and portforward subresources.
+	ProxyTransport http.RoundTripper
+}
+
+// GroupStorage is the storage of one API group: version -> resource path
+// ("deployments", "deployments/status") -> storage.
+type GroupStorage map[string]map[string]rest.Storage
+
+// VersionStorage is the storage of one group version by resource path.
+type VersionStorage = map[string]rest.Storage
