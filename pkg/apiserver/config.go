@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -29,10 +31,13 @@ import (
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/apiserver/pkg/util/webhook"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/compatibility"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
+	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
 	"github.com/skiff-project/skiff/pkg/etcd"
@@ -58,6 +63,16 @@ type Config struct {
 	AdvertiseAddress net.IP
 	// ProxyTransport dials nodes, pods and services for proxy subresources.
 	ProxyTransport *http.Transport
+
+	// Extensions (CRDs) is first in the delegation chain and Aggregator
+	// (APIServices) last, as upstream.
+	Extensions *apiextensionsapiserver.Config
+	Aggregator *aggregatorapiserver.Config
+
+	etcdOptions *genericoptions.EtcdOptions
+	// frontProxyClientCert/Key identify the aggregator to extension API
+	// servers (request-header authentication).
+	frontProxyClientCert, frontProxyClientKey string
 }
 
 // specialResourcePrefixes keep upstream's etcd key layout.
@@ -100,6 +115,7 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	c.Generic = gc
@@ -124,7 +140,11 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	}
 	gc.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
 
-	namer := openapinamer.NewDefinitionNamer(scheme.Scheme)
+	versioned, err := scheme.NewVersionedScheme()
+	if err != nil {
+		return nil, err
+	}
+	namer := openapinamer.NewDefinitionNamer(versioned, apiextensionsapiserver.Scheme, aggregatorscheme.Scheme)
 	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
 	gc.OpenAPIConfig.Info.Title = "Kubernetes"
 	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
@@ -164,12 +184,30 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err := admission.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
+
+	// Webhooks, CRD conversion and aggregated APIs reach services by
+	// ClusterIP; kubernetes.default.svc is this server itself.
+	loopbackURL, err := url.Parse(gc.LoopbackClientConfig.Host)
+	if err != nil {
+		return nil, err
+	}
+	serviceResolver := aggregatorapiserver.NewLoopbackServiceResolver(
+		aggregatorapiserver.NewClusterIPServiceResolver(c.Informers.Core().V1().Services().Lister()), loopbackURL)
+	authResolver := webhook.NewDefaultAuthenticationInfoResolverWrapper(c.ProxyTransport, nil, gc.LoopbackClientConfig, gc.TracerProvider)
+	if c.Extensions, err = c.newExtensionsConfig(serviceResolver, authResolver); err != nil {
+		return nil, err
+	}
+	if c.Aggregator, err = c.newAggregatorConfig(serviceResolver); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 type certificates struct {
-	caCert                  string
-	servingCert, servingKey string
+	caCert                                    string
+	servingCert, servingKey                   string
+	frontProxyCA                              string
+	frontProxyClientCert, frontProxyClientKey string
 }
 
 // ensureCertificates creates (first start) or reloads the cluster CA, the
@@ -198,10 +236,23 @@ func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (
 	if err := pki.EnsureKey(filepath.Join(dir, "service-account.key"), filepath.Join(dir, "service-account.pub")); err != nil {
 		return certificates{}, err
 	}
+	// A separate CA signs the aggregator's client certificate, as upstream
+	// keeps request-header trust apart from client-certificate trust.
+	frontProxyCA, err := pki.LoadOrCreateCA(dir, "front-proxy-ca", "skiff-front-proxy-ca")
+	if err != nil {
+		return certificates{}, err
+	}
+	fpCert, fpKey, err := frontProxyCA.EnsureCert(dir, "front-proxy-client", pki.CertSpec{CommonName: "front-proxy-client"})
+	if err != nil {
+		return certificates{}, err
+	}
 	if err := pki.WriteKubeconfig(o.KubeconfigPath(), o.localURL(), ca.CertPath, adminCert, adminKey, "admin"); err != nil {
 		return certificates{}, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	return certificates{caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey}, nil
+	return certificates{
+		caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey,
+		frontProxyCA: frontProxyCA.CertPath, frontProxyClientCert: fpCert, frontProxyClientKey: fpKey,
+	}, nil
 }
 
 // applyAuthentication accepts client certificates signed by the cluster CA.
@@ -255,6 +306,7 @@ func (c *Config) applyStorage(embedded *etcd.Server) error {
 		return fmt.Errorf("etcd storage: %w", err)
 	}
 	c.StorageFactory = factory
+	c.etcdOptions = etcdOpts
 	return nil
 }
 

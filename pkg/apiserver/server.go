@@ -45,7 +45,6 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	prepared := server.PrepareRun()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -59,12 +58,12 @@ func Run(ctx context.Context, o *Options) error {
 			}
 		}()
 	}
-	go announceReady(runCtx, server.LoopbackClientConfig, func() {
+	go announceReady(runCtx, server.LoopbackClientConfig(), func() {
 		took := time.Since(start).Round(time.Millisecond)
 		klog.InfoS("API server ready", "url", o.localURL(), "kubeconfig", o.KubeconfigPath(), "took", took)
 		fmt.Fprintf(os.Stderr, "skiff: API server ready at %s after %s; export KUBECONFIG=%s\n", o.localURL(), took, o.KubeconfigPath())
 	})
-	return prepared.RunWithContext(runCtx)
+	return server.Run(runCtx)
 }
 
 // hostAddresses are the names and IPs the serving certificate must carry.
