@@ -23,6 +23,10 @@ func newRootCommand() *cobra.Command {
 	}
 	verflag.AddFlags(root.PersistentFlags())
 	root.PersistentPreRun = func(*cobra.Command, []string) { verflag.PrintAndExitIfRequested() }
+	root.Run = func(cmd *cobra.Command, _ []string) {
+		verflag.PrintAndExitIfRequested()
+		_ = cmd.Help()
+	}
 	root.AddCommand(newServerCommand(), newAPIServerCommand(), newKubectlHelpCommand())
 	return root
 }
