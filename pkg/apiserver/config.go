@@ -70,6 +70,7 @@ type Config struct {
 	Aggregator *aggregatorapiserver.Config
 
 	etcdOptions *genericoptions.EtcdOptions
+	tls         certificates
 	// frontProxyClientCert/Key identify the aggregator to extension API
 	// servers (request-header authentication).
 	frontProxyClientCert, frontProxyClientKey string
@@ -115,6 +116,7 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tls = tls
 	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)

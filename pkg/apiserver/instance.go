@@ -9,6 +9,7 @@ import (
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
+	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
@@ -161,7 +162,23 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil
 	})
 	generic.AddPostStartHookOrDie("skiff-bootstrap-objects", func(ctx genericapiserver.PostStartHookContext) error {
-		return bootstrapObjects(ctx, ctx.LoopbackClientConfig)
+		client, err := kubernetes.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		serviceIP, err := firstIP(c.ServiceIPRange)
+		if err != nil {
+			return err
+		}
+		b := &bootstrapper{
+			client:           client,
+			serviceIP:        serviceIP,
+			endpointIP:       c.AdvertiseAddress,
+			endpointPort:     int32(c.Options.SecurePort),
+			clientCAFile:     c.tls.caCert,
+			frontProxyCAFile: c.tls.frontProxyCA,
+		}
+		return b.run(ctx)
 	})
 
 	aggregator, err := newAggregator(c.aggregator, generic, extensions.Informers.Apiextensions().V1().CustomResourceDefinitions())
