@@ -38,6 +38,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/etcd"
 	"github.com/skiff-project/skiff/pkg/generated/openapi"
 	"github.com/skiff-project/skiff/pkg/pki"
+	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
 // Version is the Kubernetes version skiff's API implements.
@@ -58,6 +59,9 @@ type Config struct {
 	AdvertiseAddress net.IP
 	// ProxyTransport dials nodes, pods and services for proxy subresources.
 	ProxyTransport *http.Transport
+	// KubeletClientConfig reaches kubelets for pods' log, exec, attach and
+	// portforward.
+	KubeletClientConfig generic.KubeletClientConfig
 }
 
 // specialResourcePrefixes keep upstream's etcd key layout.
@@ -89,6 +93,13 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	// Pods and services are dialled by IP: their certificates cannot be
 	// verified by name.
 	c.ProxyTransport = utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}})
+	// Like upstream without --kubelet-certificate-authority, kubelets'
+	// serving certificates are not verified; client certificates for the
+	// kubelet's authentication come with the node work.
+	c.KubeletClientConfig = generic.KubeletClientConfig{
+		Port:      10250,
+		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}}),
+	}
 	c.AdvertiseAddress = o.AdvertiseAddress
 	if c.AdvertiseAddress == nil {
 		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
