@@ -352,7 +352,27 @@ func streamHandler(location *url.URL, conn *kubeletConnection, responder rest.Re
 		return handler
 	}
 	streamTranslator := translator.NewStreamTranslatorHandler(location, conn.transport, 0, streams)
-	return translator.NewTranslatingHandler(handler, streamTranslator, wsstream.IsWebSocketRequestWithStreamCloseProtocol)
+	return translator.NewTranslatingHandler(handler, reachableFirst(streamTranslator, conn, responder), wsstream.IsWebSocketRequestWithStreamCloseProtocol)
+}
+
+// kubeletDialTimeout bounds the reachability check of reachableFirst.
+const kubeletDialTimeout = 10 * time.Second
+
+// reachableFirst checks that the kubelet accepts connections before next
+// upgrades the client's connection. Translating handlers dial the kubelet
+// only after the upgrade and can then report a failure only inside the
+// stream, as a 500; checking first gives the client a plain 503.
+func reachableFirst(next http.Handler, conn *kubeletConnection, responder rest.Responder) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		dialer := net.Dialer{Timeout: kubeletDialTimeout}
+		c, err := dialer.DialContext(req.Context(), "tcp", net.JoinHostPort(conn.host, conn.port))
+		if err != nil {
+			responder.Error(unreachable(err, kubeletTarget(conn)))
+			return
+		}
+		_ = c.Close()
+		next.ServeHTTP(w, req)
+	})
 }
 
 func kubeletSupportsWebsockets(conn *kubeletConnection) bool {
@@ -493,7 +513,8 @@ func (r *PortForwardREST) Connect(ctx context.Context, name string, opts runtime
 	if !enabled(featurePortForwardWebsockets) || kubeletSupportsWebsockets(conn) {
 		return handler, nil
 	}
-	return translator.NewTranslatingHandler(handler, translator.NewTunnelingHandler(handler), wsstream.IsWebSocketRequestWithTunnelingProtocol), nil
+	tunnel := reachableFirst(translator.NewTunnelingHandler(handler), conn, responder)
+	return translator.NewTranslatingHandler(handler, tunnel, wsstream.IsWebSocketRequestWithTunnelingProtocol), nil
 }
 
 // ProxyREST is pods/proxy: HTTP to the pod's IP.

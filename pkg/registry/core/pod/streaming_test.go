@@ -247,3 +247,44 @@ func TestPodLocation(t *testing.T) {
 		})
 	}
 }
+
+// recordingResponder records what a handler answers through the API.
+type recordingResponder struct{ err error }
+
+func (r *recordingResponder) Object(statusCode int, obj runtime.Object) {}
+func (r *recordingResponder) Error(err error)                           { r.err = err }
+
+func TestReachableFirst(t *testing.T) {
+	up := httptest.NewServer(http.NotFoundHandler())
+	defer up.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	downAddr := down.Listener.Addr().String()
+	down.Close()
+
+	for _, tt := range []struct {
+		name     string
+		addr     string
+		wantNext bool
+	}{
+		{"reachable kubelet", up.Listener.Addr().String(), true},
+		{"unreachable kubelet", downAddr, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			host, port, _ := strings.Cut(tt.addr, ":")
+			conn := &kubeletConnection{node: "n1", host: host, port: port}
+			responder := &recordingResponder{}
+			called := false
+			next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })
+			reachableFirst(next, conn, responder).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			if called != tt.wantNext {
+				t.Errorf("next called = %v, want %v", called, tt.wantNext)
+			}
+			if tt.wantNext != (responder.err == nil) {
+				t.Errorf("responder error = %v", responder.err)
+			}
+			if !tt.wantNext && !apierrors.IsServiceUnavailable(responder.err) {
+				t.Errorf("error = %v, want 503", responder.err)
+			}
+		})
+	}
+}
