@@ -109,6 +109,7 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
 		ProxyTransport:       c.ProxyTransport,
+		KubeletClientConfig:  c.KubeletClientConfig,
 	}
 }
 
