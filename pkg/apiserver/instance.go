@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	flowcontrolclient "k8s.io/client-go/kubernetes/typed/flowcontrol/v1"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
 	admissionregistrationrest "github.com/skiff-project/skiff/pkg/registry/admissionregistration/rest"
@@ -18,6 +20,7 @@ import (
 	corerest "github.com/skiff-project/skiff/pkg/registry/core/rest"
 	discoveryrest "github.com/skiff-project/skiff/pkg/registry/discovery/rest"
 	eventsrest "github.com/skiff-project/skiff/pkg/registry/events/rest"
+	flowcontrolensurer "github.com/skiff-project/skiff/pkg/registry/flowcontrol/ensurer"
 	flowcontrolrest "github.com/skiff-project/skiff/pkg/registry/flowcontrol/rest"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 	networkingrest "github.com/skiff-project/skiff/pkg/registry/networking/rest"
@@ -79,8 +82,18 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		LoopbackClientConfig: c.Generic.LoopbackClientConfig,
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
+		APIAudiences:         c.Generic.Authentication.APIAudiences,
+		RuleResolver:         ruleResolver(c.Generic.Authorization.Authorizer),
 		ProxyTransport:       c.ProxyTransport,
 	}
+}
+
+// ruleResolver is the authorizer itself when it can list a user's rules.
+func ruleResolver(a authorizer.Authorizer) authorizer.RuleResolver {
+	if r, ok := a.(authorizer.RuleResolver); ok {
+		return r
+	}
+	return nil
 }
 
 // New creates the API server with every built-in group installed.
@@ -127,6 +140,13 @@ func (c CompletedConfig) New() (*Server, error) {
 	generic.AddPostStartHookOrDie("start-skiff-informers", func(ctx genericapiserver.PostStartHookContext) error {
 		c.Informers.Start(ctx.Done())
 		return nil
+	})
+	generic.AddPostStartHookOrDie("priority-and-fairness-config-producer", func(ctx genericapiserver.PostStartHookContext) error {
+		client, err := flowcontrolclient.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return fmt.Errorf("priority and fairness ensurer client: %w", err)
+		}
+		return flowcontrolensurer.Run(ctx, client)
 	})
 	generic.AddPostStartHookOrDie("skiff-bootstrap-objects", func(ctx genericapiserver.PostStartHookContext) error {
 		return bootstrapObjects(ctx, ctx.LoopbackClientConfig)
