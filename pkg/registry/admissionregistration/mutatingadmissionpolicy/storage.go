@@ -39,7 +39,7 @@ func (r *REST) GetPolicy(ctx context.Context, name string) (*admissionregistrati
 // NewREST returns the storage of mutatingadmissionpolicies. authz and
 // resolver check that writers of a paramKind may read the parameters; a nil
 // authz skips the check.
-func NewREST(optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer, resolver policyauthz.ResourceResolver) (*REST, error) {
+func NewREST(optsGetter generic.RESTOptionsGetter, authz authorizer.UnconditionalAuthorizer, resolver policyauthz.ResourceResolver) (*REST, error) {
 	if resolver == nil {
 		return nil, errors.New("mutatingadmissionpolicies need a resource resolver")
 	}

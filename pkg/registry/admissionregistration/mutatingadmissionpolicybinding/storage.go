@@ -27,7 +27,7 @@ func (r *REST) Categories() []string { return []string{"api-extensions"} }
 // NewREST returns the storage of mutatingadmissionpolicybindings. authz,
 // policies and resolver check that writers of a paramRef may read the
 // parameters; a nil authz skips the check.
-func NewREST(optsGetter generic.RESTOptionsGetter, authz authorizer.Authorizer, policies PolicyGetter, resolver policyauthz.ResourceResolver) (*REST, error) {
+func NewREST(optsGetter generic.RESTOptionsGetter, authz authorizer.UnconditionalAuthorizer, policies PolicyGetter, resolver policyauthz.ResourceResolver) (*REST, error) {
 	if policies == nil || resolver == nil {
 		return nil, errors.New("mutatingadmissionpolicybindings need the policies and a resource resolver")
 	}

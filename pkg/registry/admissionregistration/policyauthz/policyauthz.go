@@ -106,7 +106,7 @@ func ResolveParamKind(resolver ResourceResolver, paramKind *admissionregistratio
 
 // AuthorizeParamKind checks that the writer of a policy may get every object
 // of its paramKind. It returns the reason to refuse, or nil.
-func AuthorizeParamKind(ctx context.Context, authz authorizer.Authorizer, resolver ResourceResolver, paramKind *admissionregistrationv1.ParamKind) error {
+func AuthorizeParamKind(ctx context.Context, authz authorizer.UnconditionalAuthorizer, resolver ResourceResolver, paramKind *admissionregistrationv1.ParamKind) error {
 	if authz == nil || paramKind == nil {
 		return nil
 	}

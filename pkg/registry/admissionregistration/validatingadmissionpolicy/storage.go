@@ -46,7 +46,7 @@ type Storage struct {
 // NewStorage returns the storage of validatingadmissionpolicies. authz and
 // resolver check that writers of a paramKind may read the parameters; a nil
 // authz skips the check.
-func NewStorage(optsGetter apigeneric.RESTOptionsGetter, authz authorizer.Authorizer, resolver policyauthz.ResourceResolver) (*Storage, error) {
+func NewStorage(optsGetter apigeneric.RESTOptionsGetter, authz authorizer.UnconditionalAuthorizer, resolver policyauthz.ResourceResolver) (*Storage, error) {
 	if resolver == nil {
 		return nil, errors.New("validatingadmissionpolicies need a resource resolver")
 	}

@@ -26,11 +26,11 @@ import (
 // writer of a paramKind prove it may read the parameters.
 type policyStrategy struct {
 	generic.Strategy
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 	resolver   policyauthz.ResourceResolver
 }
 
-func newStrategy(authz authorizer.Authorizer, resolver policyauthz.ResourceResolver) policyStrategy {
+func newStrategy(authz authorizer.UnconditionalAuthorizer, resolver policyauthz.ResourceResolver) policyStrategy {
 	return policyStrategy{Strategy: generic.NewStrategy(false), authorizer: authz, resolver: resolver}
 }
 

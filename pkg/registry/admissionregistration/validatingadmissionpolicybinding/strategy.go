@@ -29,12 +29,12 @@ type PolicyGetter interface {
 // may read the referenced parameters.
 type bindingStrategy struct {
 	generic.Strategy
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 	policies   PolicyGetter
 	resolver   policyauthz.ResourceResolver
 }
 
-func newStrategy(authz authorizer.Authorizer, policies PolicyGetter, resolver policyauthz.ResourceResolver) bindingStrategy {
+func newStrategy(authz authorizer.UnconditionalAuthorizer, policies PolicyGetter, resolver policyauthz.ResourceResolver) bindingStrategy {
 	return bindingStrategy{Strategy: generic.NewStrategy(false), authorizer: authz, policies: policies, resolver: resolver}
 }
 

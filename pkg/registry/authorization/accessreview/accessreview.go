@@ -25,7 +25,7 @@ import (
 )
 
 // Answer asks authz about attrs and fills a review status with the decision.
-func Answer(ctx context.Context, authz authorizer.Authorizer, attrs authorizer.AttributesRecord) authorizationv1.SubjectAccessReviewStatus {
+func Answer(ctx context.Context, authz authorizer.UnconditionalAuthorizer, attrs authorizer.AttributesRecord) authorizationv1.SubjectAccessReviewStatus {
 	decision, reason, err := authz.Authorize(ctx, attrs)
 	return authorizationv1.SubjectAccessReviewStatus{
 		Allowed:         decision == authorizer.DecisionAllow,

@@ -20,7 +20,7 @@ import (
 
 // REST answers LocalSubjectAccessReviews.
 type REST struct {
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 }
 
 var (
@@ -30,7 +30,7 @@ var (
 )
 
 // NewREST returns the LocalSubjectAccessReview storage.
-func NewREST(authz authorizer.Authorizer) *REST { return &REST{authorizer: authz} }
+func NewREST(authz authorizer.UnconditionalAuthorizer) *REST { return &REST{authorizer: authz} }
 
 func (r *REST) New() runtime.Object     { return &authorizationv1.LocalSubjectAccessReview{} }
 func (r *REST) Destroy()                {}

@@ -19,7 +19,7 @@ import (
 
 // REST answers SubjectAccessReviews.
 type REST struct {
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 }
 
 var (
@@ -29,7 +29,7 @@ var (
 )
 
 // NewREST returns the SubjectAccessReview storage.
-func NewREST(authz authorizer.Authorizer) *REST { return &REST{authorizer: authz} }
+func NewREST(authz authorizer.UnconditionalAuthorizer) *REST { return &REST{authorizer: authz} }
 
 func (r *REST) New() runtime.Object     { return &authorizationv1.SubjectAccessReview{} }
 func (r *REST) Destroy()                {}

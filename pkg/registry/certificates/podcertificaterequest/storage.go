@@ -27,7 +27,7 @@ type Storage struct {
 
 // NewStorage returns the storage of podcertificaterequests. authz decides
 // who may sign (write the status of) a request.
-func NewStorage(optsGetter apigeneric.RESTOptionsGetter, authz authorizer.Authorizer) (*Storage, error) {
+func NewStorage(optsGetter apigeneric.RESTOptionsGetter, authz authorizer.UnconditionalAuthorizer) (*Storage, error) {
 	if authz == nil {
 		return nil, errors.New("podcertificaterequests need an authorizer")
 	}

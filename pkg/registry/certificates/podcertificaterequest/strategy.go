@@ -61,11 +61,11 @@ func (pcrStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) 
 // needs the "sign" permission on the request's signer.
 type pcrStatusStrategy struct {
 	pcrStrategy
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 	clock      clock.PassiveClock
 }
 
-func newStatusStrategy(authz authorizer.Authorizer, clk clock.PassiveClock) pcrStatusStrategy {
+func newStatusStrategy(authz authorizer.UnconditionalAuthorizer, clk clock.PassiveClock) pcrStatusStrategy {
 	return pcrStatusStrategy{pcrStrategy: strategy, authorizer: authz, clock: clk}
 }
 
@@ -111,7 +111,7 @@ func (s pcrStatusStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.
 // authorizedForSigner reports whether u may perform verb on the synthetic
 // certificates.k8s.io "signers" resource named signerName, or on all signers
 // of its domain ("example.com/*").
-func authorizedForSigner(ctx context.Context, authz authorizer.Authorizer, u user.Info, verb, signerName string) bool {
+func authorizedForSigner(ctx context.Context, authz authorizer.UnconditionalAuthorizer, u user.Info, verb, signerName string) bool {
 	domain, _, _ := strings.Cut(signerName, "/")
 	for _, name := range []string{signerName, domain + "/*"} {
 		attrs := authorizer.AttributesRecord{

@@ -130,7 +130,7 @@ func checkAdminNamespace(ctx context.Context, namespace string, namespaces corev
 // AuthorizedForBinding requires permission on resourceclaims/binding (for
 // any claim, cluster-wide) to change the allocation or the reservations:
 // that is the scheduler's job.
-func AuthorizedForBinding(ctx context.Context, path *field.Path, authz authorizer.Authorizer, status, oldStatus resourcev1.ResourceClaimStatus) field.ErrorList {
+func AuthorizedForBinding(ctx context.Context, path *field.Path, authz authorizer.UnconditionalAuthorizer, status, oldStatus resourcev1.ResourceClaimStatus) field.ErrorList {
 	if equality.Semantic.DeepEqual(status.Allocation, oldStatus.Allocation) &&
 		equality.Semantic.DeepEqual(status.ReservedFor, oldStatus.ReservedFor) {
 		return nil
@@ -150,7 +150,7 @@ func AuthorizedForBinding(ctx context.Context, path *field.Path, authz authorize
 // entries change, permission on resourceclaims/driver named after the
 // driver: "arbitrary-node-<verb>", or "associated-node-<verb>" for a
 // node's service account writing a claim allocated on that node.
-func AuthorizedForDeviceStatus(ctx context.Context, path *field.Path, authz authorizer.Authorizer, status, oldStatus resourcev1.ResourceClaimStatus) field.ErrorList {
+func AuthorizedForDeviceStatus(ctx context.Context, path *field.Path, authz authorizer.UnconditionalAuthorizer, status, oldStatus resourcev1.ResourceClaimStatus) field.ErrorList {
 	drivers := changedDrivers(status, oldStatus)
 	if len(drivers) == 0 {
 		return nil
@@ -174,7 +174,7 @@ func AuthorizedForDeviceStatus(ctx context.Context, path *field.Path, authz auth
 }
 
 // authorizeDriver allows the write if any of verbs is allowed.
-func authorizeDriver(ctx context.Context, authz authorizer.Authorizer, base authorizer.Attributes, verbs []string, driver string) error {
+func authorizeDriver(ctx context.Context, authz authorizer.UnconditionalAuthorizer, base authorizer.Attributes, verbs []string, driver string) error {
 	var firstErr error
 	for _, verb := range verbs {
 		err := authorize(ctx, authz, &subresourceAttributes{
@@ -258,7 +258,7 @@ func nodeServiceAccountOf(u user.Info, node string) bool {
 	return names[0] == node
 }
 
-func authorize(ctx context.Context, authz authorizer.Authorizer, attrs authorizer.Attributes) error {
+func authorize(ctx context.Context, authz authorizer.UnconditionalAuthorizer, attrs authorizer.Attributes) error {
 	decision, reason, err := authz.Authorize(ctx, attrs)
 	// An authorizer may allow despite evaluation errors: the decision wins.
 	if decision == authorizer.DecisionAllow {

@@ -27,7 +27,7 @@ type Storage struct {
 
 // NewStorage returns the storage of resourceclaims. namespaces is read to
 // check admin access; authz to check who may write the status.
-func NewStorage(optsGetter apigeneric.RESTOptionsGetter, namespaces corev1client.NamespaceInterface, authz authorizer.Authorizer) (*Storage, error) {
+func NewStorage(optsGetter apigeneric.RESTOptionsGetter, namespaces corev1client.NamespaceInterface, authz authorizer.UnconditionalAuthorizer) (*Storage, error) {
 	if namespaces == nil || authz == nil {
 		return nil, errors.New("resourceclaims need a namespace client and an authorizer")
 	}

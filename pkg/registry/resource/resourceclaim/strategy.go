@@ -31,10 +31,10 @@ import (
 type claimStrategy struct {
 	generic.Strategy
 	namespaces corev1client.NamespaceInterface
-	authorizer authorizer.Authorizer
+	authorizer authorizer.UnconditionalAuthorizer
 }
 
-func newStrategy(namespaces corev1client.NamespaceInterface, authz authorizer.Authorizer) claimStrategy {
+func newStrategy(namespaces corev1client.NamespaceInterface, authz authorizer.UnconditionalAuthorizer) claimStrategy {
 	return claimStrategy{Strategy: generic.NewStrategy(true), namespaces: namespaces, authorizer: authz}
 }
 
