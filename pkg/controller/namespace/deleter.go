@@ -39,7 +39,7 @@ var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
 // deletableResource is a namespaced resource discovery says can be deleted.
 type deletableResource struct {
-	gvr                     schema.GroupVersionResource
+	gvr                    schema.GroupVersionResource
 	canList, canDeleteColl bool
 }
 
