@@ -33,6 +33,11 @@ import (
 // lists that follow.
 const deletionGracePeriod = 5 * time.Second
 
+// resyncPeriod re-examines every namespace this often (upstream's
+// NamespaceSyncPeriod), so a terminating one missed for any reason is
+// picked up again.
+const resyncPeriod = 5 * time.Minute
+
 // DiscoverResourcesFunc lists the server's preferred namespaced resources,
 // e.g. a discovery client's ServerPreferredNamespacedResources.
 type DiscoverResourcesFunc func() ([]*metav1.APIResourceList, error)
@@ -66,10 +71,10 @@ func NewController(kubeClient kubernetes.Interface, metadataClient metadata.Inte
 		},
 		gracePeriod: deletionGracePeriod,
 	}
-	handler, err := nsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	handler, err := nsInformer.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, obj interface{}) { c.enqueue(obj) },
-	})
+	}, resyncPeriod)
 	if err != nil {
 		return nil, fmt.Errorf("watch namespaces: %w", err)
 	}
