@@ -12,6 +12,8 @@ import (
 
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
+	"github.com/skiff-project/skiff/pkg/controller/replicaset"
+	"github.com/skiff-project/skiff/pkg/controller/replication"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 )
@@ -20,6 +22,8 @@ import (
 const (
 	concurrentNamespaceSyncs = 10
 	concurrentGCSyncs        = 20
+	concurrentRSSyncs        = 5
+	concurrentRCSyncs        = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -30,6 +34,8 @@ func NewControllers() map[string]Controller {
 		"garbage-collector-controller":             {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
 		"serviceaccount-controller":                {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
 		"root-ca-certificate-publisher-controller": {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
+		"replicaset-controller":                    {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
+		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
 	}
 }
 
@@ -136,4 +142,30 @@ func readCA(path string) ([]byte, error) {
 		return nil, fmt.Errorf("error parsing root-ca-file at %s: %w", path, err)
 	}
 	return data, nil
+}
+
+func startReplicaSetController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("replicaset-controller")
+	if err != nil {
+		return err
+	}
+	c, err := replicaset.NewController(client, cc.InformerFactory.Apps().V1().ReplicaSets(), cc.InformerFactory.Core().V1().Pods(), replicaset.BurstReplicas)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentRSSyncs)
+	return nil
+}
+
+func startReplicationController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("replication-controller")
+	if err != nil {
+		return err
+	}
+	c, err := replication.NewController(client, cc.InformerFactory.Core().V1().ReplicationControllers(), cc.InformerFactory.Core().V1().Pods(), replicaset.BurstReplicas)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentRCSyncs)
+	return nil
 }
