@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/metadata"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/skiff-project/skiff/pkg/controller/deployment"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
@@ -20,10 +21,11 @@ import (
 
 // Upstream's worker counts (kube-controller-manager defaults).
 const (
-	concurrentNamespaceSyncs = 10
-	concurrentGCSyncs        = 20
-	concurrentRSSyncs        = 5
-	concurrentRCSyncs        = 5
+	concurrentNamespaceSyncs  = 10
+	concurrentGCSyncs         = 20
+	concurrentRSSyncs         = 5
+	concurrentRCSyncs         = 5
+	concurrentDeploymentSyncs = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -36,6 +38,7 @@ func NewControllers() map[string]Controller {
 		"root-ca-certificate-publisher-controller": {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
 		"replicaset-controller":                    {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
 		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
+		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
 	}
 }
 
@@ -167,5 +170,18 @@ func startReplicationController(ctx context.Context, cc ControllerContext) error
 		return err
 	}
 	go c.Run(ctx, concurrentRCSyncs)
+	return nil
+}
+
+func startDeploymentController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("deployment-controller")
+	if err != nil {
+		return err
+	}
+	c, err := deployment.NewController(client, cc.InformerFactory.Apps().V1().Deployments(), cc.InformerFactory.Apps().V1().ReplicaSets(), cc.InformerFactory.Core().V1().Pods())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentDeploymentSyncs)
 	return nil
 }
