@@ -17,15 +17,17 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/replication"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 )
 
 // Upstream's worker counts (kube-controller-manager defaults).
 const (
-	concurrentNamespaceSyncs  = 10
-	concurrentGCSyncs         = 20
-	concurrentRSSyncs         = 5
-	concurrentRCSyncs         = 5
-	concurrentDeploymentSyncs = 5
+	concurrentNamespaceSyncs   = 10
+	concurrentGCSyncs          = 20
+	concurrentRSSyncs          = 5
+	concurrentRCSyncs          = 5
+	concurrentDeploymentSyncs  = 5
+	concurrentStatefulSetSyncs = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -39,6 +41,7 @@ func NewControllers() map[string]Controller {
 		"replicaset-controller":                    {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
 		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
 		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
+		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
 	}
 }
 
@@ -183,5 +186,19 @@ func startDeploymentController(ctx context.Context, cc ControllerContext) error 
 		return err
 	}
 	go c.Run(ctx, concurrentDeploymentSyncs)
+	return nil
+}
+
+func startStatefulSetController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("statefulset-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := statefulset.NewController(client, f.Apps().V1().StatefulSets(), f.Core().V1().Pods(), f.Core().V1().PersistentVolumeClaims(), f.Apps().V1().ControllerRevisions())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentStatefulSetSyncs)
 	return nil
 }
