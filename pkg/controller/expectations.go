@@ -73,6 +73,23 @@ func (e *Expectations) ExpectDeletions(key string, childKeys []string) {
 	e.items[key] = &expectation{deletes: sets.New(childKeys...), timestamp: e.clock.Now()}
 }
 
+// Expect replaces the expectations of key with adds creations and the
+// deletion of the children named by deleteKeys.
+func (e *Expectations) Expect(key string, adds int, deleteKeys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.items[key] = &expectation{adds: adds, deletes: sets.New(deleteKeys...), timestamp: e.clock.Now()}
+}
+
+// LowerCreations takes n expected creations back (creates never attempted).
+func (e *Expectations) LowerCreations(key string, n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if exp, ok := e.items[key]; ok {
+		exp.adds -= n
+	}
+}
+
 // RaiseCreations adds n more expected creations to the existing entry.
 func (e *Expectations) RaiseCreations(key string, n int) {
 	e.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/metadata"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
@@ -28,6 +29,7 @@ const (
 	concurrentRCSyncs          = 5
 	concurrentDeploymentSyncs  = 5
 	concurrentStatefulSetSyncs = 5
+	concurrentDaemonSetSyncs   = 2
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -42,6 +44,7 @@ func NewControllers() map[string]Controller {
 		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
 		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
 		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
+		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
 	}
 }
 
@@ -200,5 +203,19 @@ func startStatefulSetController(ctx context.Context, cc ControllerContext) error
 		return err
 	}
 	go c.Run(ctx, concurrentStatefulSetSyncs)
+	return nil
+}
+
+func startDaemonSetController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("daemon-set-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := daemonset.NewController(client, f.Apps().V1().DaemonSets(), f.Apps().V1().ControllerRevisions(), f.Core().V1().Pods(), f.Core().V1().Nodes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentDaemonSetSyncs)
 	return nil
 }
