@@ -111,4 +111,3 @@ func defaultOnRead(svc *corev1.Service, primary corev1.IPFamily) {
 		svc.Spec.IPFamilyPolicy = &dual
 	}
 }
-
