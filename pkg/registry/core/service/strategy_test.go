@@ -68,7 +68,10 @@ func TestDropTypeDependentFields(t *testing.T) {
 		},
 	}, {
 		name: "to ExternalName drops the IP fields",
-		edit: func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ExternalName = "example.com" },
+		edit: func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeExternalName
+			s.Spec.ExternalName = "example.com"
+		},
 		check: func(t *testing.T, s *corev1.Service) {
 			if s.Spec.ClusterIP != "" || s.Spec.ClusterIPs != nil || s.Spec.IPFamilies != nil || s.Spec.IPFamilyPolicy != nil {
 				t.Errorf("kept IP fields: %+v", s.Spec)
