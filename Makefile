@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin/skiff
 KUBE_VERSION := v1.37.2
 VERSION_PKG := k8s.io/component-base/version
-LDFLAGS := -X $(VERSION_PKG).gitVersion=$(KUBE_VERSION)+skiff \
+LDFLAGS := -s -w -X $(VERSION_PKG).gitVersion=$(KUBE_VERSION)+skiff \
            -X $(VERSION_PKG).gitMajor=1 -X $(VERSION_PKG).gitMinor=37 \
            -X $(VERSION_PKG).gitTreeState=clean \
            -X $(VERSION_PKG).buildDate=1970-01-01T00:00:00Z

@@ -18,12 +18,17 @@ func newRootCommand() *cobra.Command {
 
   skiff server            API server, etcd, controllers and scheduler (and a node)
   skiff apiserver         the API server alone (with embedded or external etcd)
+  skiff controller-manager the controllers alone
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
 	verflag.AddFlags(root.PersistentFlags())
 	root.PersistentPreRun = func(*cobra.Command, []string) { verflag.PrintAndExitIfRequested() }
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newKubectlHelpCommand())
+	root.Run = func(cmd *cobra.Command, _ []string) {
+		verflag.PrintAndExitIfRequested()
+		_ = cmd.Help()
+	}
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newKubectlHelpCommand())
 	return root
 }
 

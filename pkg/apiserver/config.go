@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -29,15 +31,19 @@ import (
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/apiserver/pkg/util/webhook"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/component-base/compatibility"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
+	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
 	"github.com/skiff-project/skiff/pkg/etcd"
 	"github.com/skiff-project/skiff/pkg/generated/openapi"
 	"github.com/skiff-project/skiff/pkg/pki"
+	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
 // Version is the Kubernetes version skiff's API implements.
@@ -58,6 +64,20 @@ type Config struct {
 	AdvertiseAddress net.IP
 	// ProxyTransport dials nodes, pods and services for proxy subresources.
 	ProxyTransport *http.Transport
+
+	// Extensions (CRDs) is first in the delegation chain and Aggregator
+	// (APIServices) last, as upstream.
+	Extensions *apiextensionsapiserver.Config
+	Aggregator *aggregatorapiserver.Config
+
+	etcdOptions *genericoptions.EtcdOptions
+	tls         certificates
+	// frontProxyClientCert/Key identify the aggregator to extension API
+	// servers (request-header authentication).
+	frontProxyClientCert, frontProxyClientKey string
+	// KubeletClientConfig reaches kubelets for pods' log, exec, attach and
+	// portforward.
+	KubeletClientConfig generic.KubeletClientConfig
 }
 
 // specialResourcePrefixes keep upstream's etcd key layout.
@@ -89,6 +109,13 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	// Pods and services are dialled by IP: their certificates cannot be
 	// verified by name.
 	c.ProxyTransport = utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}})
+	// Like upstream without --kubelet-certificate-authority, kubelets'
+	// serving certificates are not verified; client certificates for the
+	// kubelet's authentication come with the node work.
+	c.KubeletClientConfig = generic.KubeletClientConfig{
+		Port:      10250,
+		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}}),
+	}
 	c.AdvertiseAddress = o.AdvertiseAddress
 	if c.AdvertiseAddress == nil {
 		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
@@ -100,6 +127,8 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tls = tls
+	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	c.Generic = gc
@@ -124,7 +153,11 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	}
 	gc.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
 
-	namer := openapinamer.NewDefinitionNamer(scheme.Scheme)
+	versioned, err := scheme.NewVersionedScheme()
+	if err != nil {
+		return nil, err
+	}
+	namer := openapinamer.NewDefinitionNamer(versioned, apiextensionsapiserver.Scheme, aggregatorscheme.Scheme)
 	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
 	gc.OpenAPIConfig.Info.Title = "Kubernetes"
 	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
@@ -164,12 +197,30 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err := admission.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
 		return nil, fmt.Errorf("admission: %w", err)
 	}
+
+	// Webhooks, CRD conversion and aggregated APIs reach services by
+	// ClusterIP; kubernetes.default.svc is this server itself.
+	loopbackURL, err := url.Parse(gc.LoopbackClientConfig.Host)
+	if err != nil {
+		return nil, err
+	}
+	serviceResolver := aggregatorapiserver.NewLoopbackServiceResolver(
+		aggregatorapiserver.NewClusterIPServiceResolver(c.Informers.Core().V1().Services().Lister()), loopbackURL)
+	authResolver := webhook.NewDefaultAuthenticationInfoResolverWrapper(c.ProxyTransport, nil, gc.LoopbackClientConfig, gc.TracerProvider)
+	if c.Extensions, err = c.newExtensionsConfig(serviceResolver, authResolver); err != nil {
+		return nil, err
+	}
+	if c.Aggregator, err = c.newAggregatorConfig(serviceResolver); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 type certificates struct {
-	caCert                  string
-	servingCert, servingKey string
+	caCert                                    string
+	servingCert, servingKey                   string
+	frontProxyCA                              string
+	frontProxyClientCert, frontProxyClientKey string
 }
 
 // ensureCertificates creates (first start) or reloads the cluster CA, the
@@ -198,10 +249,23 @@ func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (
 	if err := pki.EnsureKey(filepath.Join(dir, "service-account.key"), filepath.Join(dir, "service-account.pub")); err != nil {
 		return certificates{}, err
 	}
+	// A separate CA signs the aggregator's client certificate, as upstream
+	// keeps request-header trust apart from client-certificate trust.
+	frontProxyCA, err := pki.LoadOrCreateCA(dir, "front-proxy-ca", "skiff-front-proxy-ca")
+	if err != nil {
+		return certificates{}, err
+	}
+	fpCert, fpKey, err := frontProxyCA.EnsureCert(dir, "front-proxy-client", pki.CertSpec{CommonName: "front-proxy-client"})
+	if err != nil {
+		return certificates{}, err
+	}
 	if err := pki.WriteKubeconfig(o.KubeconfigPath(), o.localURL(), ca.CertPath, adminCert, adminKey, "admin"); err != nil {
 		return certificates{}, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
-	return certificates{caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey}, nil
+	return certificates{
+		caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey,
+		frontProxyCA: frontProxyCA.CertPath, frontProxyClientCert: fpCert, frontProxyClientKey: fpKey,
+	}, nil
 }
 
 // applyAuthentication accepts client certificates signed by the cluster CA.
@@ -255,6 +319,7 @@ func (c *Config) applyStorage(embedded *etcd.Server) error {
 		return fmt.Errorf("etcd storage: %w", err)
 	}
 	c.StorageFactory = factory
+	c.etcdOptions = etcdOpts
 	return nil
 }
 

@@ -1,10 +1,17 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"sort"
 
+	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/util/notfoundhandler"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
 	admissionregistrationrest "github.com/skiff-project/skiff/pkg/registry/admissionregistration/rest"
@@ -56,17 +63,39 @@ var groupStorageBuilders = map[string]func(generic.StorageConfig) (generic.Group
 // CompletedConfig is a Config with defaults filled in.
 type CompletedConfig struct {
 	*Config
-	generic genericapiserver.CompletedConfig
+	generic    genericapiserver.CompletedConfig
+	extensions apiextensionsapiserver.CompletedConfig
+	aggregator aggregatorapiserver.CompletedConfig
 }
 
-// Complete fills in the generic server's defaults.
+// Complete fills in the servers' defaults.
 func (c *Config) Complete() CompletedConfig {
-	return CompletedConfig{Config: c, generic: c.Generic.Complete()}
+	return CompletedConfig{
+		Config:     c,
+		generic:    c.Generic.Complete(),
+		extensions: c.Extensions.Complete(),
+		aggregator: c.Aggregator.Complete(),
+	}
 }
 
-// Server is skiff's API server.
+// Server is skiff's API server: the aggregator in front of the built-in
+// APIs, in front of the CustomResourceDefinition server.
 type Server struct {
-	*genericapiserver.GenericAPIServer
+	aggregator *aggregatorapiserver.APIAggregator
+}
+
+// LoopbackClientConfig reaches the server as system:masters.
+func (s *Server) LoopbackClientConfig() *restclient.Config {
+	return s.aggregator.GenericAPIServer.LoopbackClientConfig
+}
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	prepared, err := s.aggregator.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // storageConfig is what every group's storage is built from.
@@ -80,16 +109,21 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
 		ProxyTransport:       c.ProxyTransport,
+		KubeletClientConfig:  c.KubeletClientConfig,
 	}
 }
 
 // New creates the API server with every built-in group installed.
 func (c CompletedConfig) New() (*Server, error) {
-	generic, err := c.generic.New("skiff-apiserver", genericapiserver.NewEmptyDelegate())
+	notFound := notfoundhandler.New(c.Generic.Serializer, genericapifilters.NoMuxAndDiscoveryIncompleteKey)
+	extensions, err := c.extensions.New(genericapiserver.NewEmptyDelegateWithCustomHandler(notFound))
+	if err != nil {
+		return nil, fmt.Errorf("apiextensions server: %w", err)
+	}
+	generic, err := c.generic.New("skiff-apiserver", extensions.GenericAPIServer)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{GenericAPIServer: generic}
 	sc := c.storageConfig()
 
 	core, err := corerest.NewStorage(sc)
@@ -135,9 +169,30 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil
 	})
 	generic.AddPostStartHookOrDie("skiff-bootstrap-objects", func(ctx genericapiserver.PostStartHookContext) error {
-		return bootstrapObjects(ctx, ctx.LoopbackClientConfig)
+		client, err := kubernetes.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		serviceIP, err := firstIP(c.ServiceIPRange)
+		if err != nil {
+			return err
+		}
+		b := &bootstrapper{
+			client:           client,
+			serviceIP:        serviceIP,
+			endpointIP:       c.AdvertiseAddress,
+			endpointPort:     int32(c.Options.SecurePort),
+			clientCAFile:     c.tls.caCert,
+			frontProxyCAFile: c.tls.frontProxyCA,
+		}
+		return b.run(ctx)
 	})
-	return s, nil
+
+	aggregator, err := newAggregator(c.aggregator, generic, extensions.Informers.Apiextensions().V1().CustomResourceDefinitions())
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	return &Server{aggregator: aggregator}, nil
 }
 
 // groupStorage names generic.GroupStorage where a variable shadows the

@@ -17,8 +17,9 @@ import (
 )
 
 // Run starts etcd (unless external), prepares certificates and serves the
-// API until ctx is cancelled. etcd stops last.
-func Run(ctx context.Context, o *Options) error {
+// API until ctx is cancelled; etcd stops last. ready, if not nil, is called
+// once the server answers /readyz.
+func Run(ctx context.Context, o *Options, ready func()) error {
 	start := time.Now()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -45,7 +46,6 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	prepared := server.PrepareRun()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -59,12 +59,15 @@ func Run(ctx context.Context, o *Options) error {
 			}
 		}()
 	}
-	go announceReady(runCtx, server.LoopbackClientConfig, func() {
+	go announceReady(runCtx, server.LoopbackClientConfig(), func() {
 		took := time.Since(start).Round(time.Millisecond)
 		klog.InfoS("API server ready", "url", o.localURL(), "kubeconfig", o.KubeconfigPath(), "took", took)
 		fmt.Fprintf(os.Stderr, "skiff: API server ready at %s after %s; export KUBECONFIG=%s\n", o.localURL(), took, o.KubeconfigPath())
+		if ready != nil {
+			ready()
+		}
 	})
-	return prepared.RunWithContext(runCtx)
+	return server.Run(runCtx)
 }
 
 // hostAddresses are the names and IPs the serving certificate must carry.

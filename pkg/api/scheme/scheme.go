@@ -165,3 +165,17 @@ func addCrossTypeConversions(s *runtime.Scheme) error {
 	}
 	return nil
 }
+
+// NewVersionedScheme returns a scheme with the served versions only, no
+// internal version. OpenAPI's definition namer needs it: with the internal
+// registrations, the same Go type would also be named "__internal" in
+// x-kubernetes-group-version-kind.
+func NewVersionedScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, v := range servedVersions {
+		if err := v.addToScheme(s); err != nil {
+			return nil, fmt.Errorf("install %s: %w", v.gv, err)
+		}
+	}
+	return s, nil
+}

@@ -37,6 +37,20 @@ type StorageConfig struct {
 	// ProxyTransport dials nodes, pods and services for the proxy, log,
 	// exec, attach and portforward subresources.
 	ProxyTransport http.RoundTripper
+
+	// KubeletClientConfig is how pods' log, exec, attach and portforward
+	// subresources reach the kubelet of the pod's node.
+	KubeletClientConfig KubeletClientConfig
+}
+
+// KubeletClientConfig is how the API server connects to kubelets.
+type KubeletClientConfig struct {
+	// Port is the kubelet port used when a node does not report
+	// status.daemonEndpoints.kubeletEndpoint.port (upstream's default is
+	// 10250).
+	Port int
+	// Transport dials kubelets over HTTPS.
+	Transport http.RoundTripper
 }
 
 // GroupStorage is the storage of one API group: version -> resource path

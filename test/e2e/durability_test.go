@@ -1,0 +1,66 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-project/skiff/test/e2e/framework"
+)
+
+// TestKillDuringConcurrentCreatesLosesNothing kills the server with SIGKILL
+// while 200 creates are in flight, restarts it, and checks that every
+// object whose create returned 201 is there.
+func TestKillDuringConcurrentCreatesLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := framework.StartServer(t)
+	c := s.Client()
+
+	const n = 200
+	var (
+		mu        sync.Mutex
+		created   []string
+		started   atomic.Int32
+		wg        sync.WaitGroup
+		killAfter = make(chan struct{})
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if started.Add(1) == n/2 {
+				close(killAfter)
+			}
+			name := fmt.Sprintf("durable-%03d", i)
+			_, err := c.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": fmt.Sprint(i)},
+			}, metav1.CreateOptions{})
+			if err == nil {
+				mu.Lock()
+				created = append(created, name)
+				mu.Unlock()
+			}
+		}(i)
+	}
+	<-killAfter
+	time.Sleep(20 * time.Millisecond)
+	s.Kill()
+	wg.Wait()
+	t.Logf("%d of %d creates returned 201 before the kill", len(created), n)
+
+	s.Start()
+	c = s.Client()
+	for _, name := range created {
+		if _, err := c.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Errorf("configmap %s was acknowledged but is gone after SIGKILL: %v", name, err)
+		}
+	}
+}
