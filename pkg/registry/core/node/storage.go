@@ -89,22 +89,31 @@ func (r *REST) ResourceLocation(ctx context.Context, id string) (*url.URL, http.
 	if err != nil {
 		return nil, nil, err
 	}
-	node := obj.(*corev1.Node)
-	host, err := preferredAddress(node)
+	location, err := kubeletLocation(ctx, obj.(*corev1.Node), scheme, port)
 	if err != nil {
 		return nil, nil, err
 	}
+	return location, r.transport, nil
+}
+
+// kubeletLocation is the URL of node's kubelet, or of another port of the
+// node when port is set and is not the kubelet's.
+func kubeletLocation(ctx context.Context, node *corev1.Node, scheme, port string) (*url.URL, error) {
+	host, err := preferredAddress(node)
+	if err != nil {
+		return nil, err
+	}
 	if err := isProxyableHost(ctx, host); err != nil {
-		return nil, nil, apierrors.NewBadRequest(err.Error())
+		return nil, apierrors.NewBadRequest(err.Error())
 	}
 	kubeletPort := strconv.Itoa(defaultKubeletPort)
 	if p := node.Status.DaemonEndpoints.KubeletEndpoint.Port; p > 0 {
 		kubeletPort = strconv.Itoa(int(p))
 	}
 	if port == "" || port == kubeletPort {
-		return &url.URL{Scheme: "https", Host: net.JoinHostPort(host, kubeletPort)}, r.transport, nil
+		return &url.URL{Scheme: "https", Host: net.JoinHostPort(host, kubeletPort)}, nil
 	}
-	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}, r.transport, nil
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}, nil
 }
 
 func preferredAddress(node *corev1.Node) (string, error) {
