@@ -157,6 +157,13 @@ func (r *Repair) syncService(ctx context.Context, svc *corev1.Service, repaired 
 		name := addr.String()
 		ip, err := r.ips.Get(name)
 		if apierrors.IsNotFound(err) {
+			// The cache may not have seen an IPAddress the allocator has
+			// just created; ask the API before repairing.
+			if live, getErr := r.client.IPAddresses().Get(ctx, name, metav1.GetOptions{}); getErr == nil {
+				ip, err = live, nil
+			}
+		}
+		if apierrors.IsNotFound(err) {
 			r.event(svc, corev1.EventTypeWarning, "ClusterIPNotAllocated", "ClusterIPAllocation", "Cluster IP [%v]: %s is not allocated; repairing", family, addr)
 			klog.InfoS("ClusterIP has no IPAddress; repairing", "service", klog.KObj(svc), "ip", addr)
 			if err := r.create(ctx, name, svc); err != nil {

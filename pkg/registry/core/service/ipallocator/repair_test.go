@@ -166,3 +166,28 @@ func TestRepairLeavesForeignIPAddresses(t *testing.T) {
 		t.Fatal("repair deleted an IPAddress it does not manage")
 	}
 }
+
+// An IPAddress the cache has not seen yet (just allocated) is not
+// "repaired".
+func TestRepairChecksTheAPIBeforeRepairing(t *testing.T) {
+	client := fake.NewClientset(
+		serviceCIDR("kubernetes", "10.96.0.0/12"),
+		clusterIPService("a", repairNow.Add(-time.Hour), "10.96.0.10"),
+		storedIPAddress("10.96.0.10", "a", repairNow.Add(-time.Hour)),
+	)
+	synced := informers.NewSharedInformerFactory(client, 0)
+	stale := informers.NewSharedInformerFactory(client, 0) // never started
+	recorder := events.NewFakeRecorder(10)
+	r := NewRepair(time.Minute, client.NetworkingV1(), recorder,
+		synced.Core().V1().Services(), synced.Networking().V1().ServiceCIDRs(), stale.Networking().V1().IPAddresses())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	synced.Start(ctx.Done())
+	synced.WaitForCacheSync(ctx.Done())
+	if err := r.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := recordedEvents(recorder); got != "" {
+		t.Errorf("events for an IPAddress that exists: %q", got)
+	}
+}
