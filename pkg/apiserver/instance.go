@@ -6,10 +6,12 @@ import (
 	"sort"
 
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
 	"k8s.io/client-go/kubernetes"
+	flowcontrolclient "k8s.io/client-go/kubernetes/typed/flowcontrol/v1"
 	restclient "k8s.io/client-go/rest"
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
@@ -25,6 +27,7 @@ import (
 	corerest "github.com/skiff-project/skiff/pkg/registry/core/rest"
 	discoveryrest "github.com/skiff-project/skiff/pkg/registry/discovery/rest"
 	eventsrest "github.com/skiff-project/skiff/pkg/registry/events/rest"
+	flowcontrolensurer "github.com/skiff-project/skiff/pkg/registry/flowcontrol/ensurer"
 	flowcontrolrest "github.com/skiff-project/skiff/pkg/registry/flowcontrol/rest"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 	networkingrest "github.com/skiff-project/skiff/pkg/registry/networking/rest"
@@ -108,9 +111,19 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		LoopbackClientConfig: c.Generic.LoopbackClientConfig,
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
+		APIAudiences:         c.Generic.Authentication.APIAudiences,
+		RuleResolver:         ruleResolver(c.Generic.Authorization.Authorizer),
 		ProxyTransport:       c.ProxyTransport,
 		KubeletClientConfig:  c.KubeletClientConfig,
 	}
+}
+
+// ruleResolver is the authorizer itself when it can list a user's rules.
+func ruleResolver(a authorizer.Authorizer) authorizer.RuleResolver {
+	if r, ok := a.(authorizer.RuleResolver); ok {
+		return r
+	}
+	return nil
 }
 
 // New creates the API server with every built-in group installed.
@@ -167,6 +180,13 @@ func (c CompletedConfig) New() (*Server, error) {
 	generic.AddPostStartHookOrDie("start-skiff-informers", func(ctx genericapiserver.PostStartHookContext) error {
 		c.Informers.Start(ctx.Done())
 		return nil
+	})
+	generic.AddPostStartHookOrDie("priority-and-fairness-config-producer", func(ctx genericapiserver.PostStartHookContext) error {
+		client, err := flowcontrolclient.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return fmt.Errorf("priority and fairness ensurer client: %w", err)
+		}
+		return flowcontrolensurer.Run(ctx, client)
 	})
 	generic.AddPostStartHookOrDie("skiff-bootstrap-objects", func(ctx genericapiserver.PostStartHookContext) error {
 		client, err := kubernetes.NewForConfig(ctx.LoopbackClientConfig)

@@ -33,6 +33,12 @@ type StorageConfig struct {
 	// Authenticator and Authorizer answer TokenReview and the access reviews.
 	Authenticator authenticator.Request
 	Authorizer    authorizer.Authorizer
+	// APIAudiences are the audiences a TokenReview checks when it names none.
+	APIAudiences authenticator.Audiences
+	// RuleResolver lists a user's rules for SelfSubjectRulesReview. Without
+	// one the review answers incomplete, as upstream does for authorizers
+	// that cannot list rules.
+	RuleResolver authorizer.RuleResolver
 
 	// ProxyTransport dials nodes, pods and services for the proxy, log,
 	// exec, attach and portforward subresources.
