@@ -134,6 +134,10 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	c.Generic = gc
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(Version, "", "")
 	gc.MaxRequestBodyBytes = o.MaxRequestBodyBytes
+	// On SIGTERM, close open watches within a short grace period instead of
+	// letting them hold the HTTP server's shutdown for a minute; clients
+	// re-establish them against the restarted server.
+	gc.ShutdownWatchTerminationGracePeriod = 2 * time.Second
 	gc.PublicAddress = c.AdvertiseAddress
 	gc.ExternalAddress = net.JoinHostPort(c.AdvertiseAddress.String(), fmt.Sprint(o.SecurePort))
 
