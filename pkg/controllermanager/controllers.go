@@ -13,6 +13,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
+	"github.com/skiff-project/skiff/pkg/controller/job"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
@@ -30,6 +31,7 @@ const (
 	concurrentDeploymentSyncs  = 5
 	concurrentStatefulSetSyncs = 5
 	concurrentDaemonSetSyncs   = 2
+	concurrentJobSyncs         = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -45,6 +47,7 @@ func NewControllers() map[string]Controller {
 		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
 		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
 		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
+		"job-controller":                           {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
 	}
 }
 
@@ -217,5 +220,18 @@ func startDaemonSetController(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, concurrentDaemonSetSyncs)
+	return nil
+}
+
+func startJobController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("job-controller")
+	if err != nil {
+		return err
+	}
+	c, err := job.NewController(client, cc.InformerFactory.Batch().V1().Jobs(), cc.InformerFactory.Core().V1().Pods())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentJobSyncs)
 	return nil
 }
