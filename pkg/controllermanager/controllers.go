@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/metadata"
 	certutil "k8s.io/client-go/util/cert"
 
+	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
@@ -32,6 +33,7 @@ const (
 	concurrentStatefulSetSyncs = 5
 	concurrentDaemonSetSyncs   = 2
 	concurrentJobSyncs         = 5
+	concurrentCronJobSyncs     = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -48,6 +50,7 @@ func NewControllers() map[string]Controller {
 		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
 		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
 		"job-controller":                           {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
+		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
 	}
 }
 
@@ -233,5 +236,18 @@ func startJobController(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, concurrentJobSyncs)
+	return nil
+}
+
+func startCronJobController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("cronjob-controller")
+	if err != nil {
+		return err
+	}
+	c, err := cronjob.NewController(client, cc.InformerFactory.Batch().V1().Jobs(), cc.InformerFactory.Batch().V1().CronJobs())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentCronJobSyncs)
 	return nil
 }
