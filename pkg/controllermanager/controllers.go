@@ -16,11 +16,13 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/job"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
+	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
+	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
 )
 
 // Upstream's worker counts (kube-controller-manager defaults).
@@ -34,6 +36,7 @@ const (
 	concurrentDaemonSetSyncs   = 2
 	concurrentJobSyncs         = 5
 	concurrentCronJobSyncs     = 5
+	concurrentTTLSyncs         = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -51,6 +54,8 @@ func NewControllers() map[string]Controller {
 		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
 		"job-controller":                           {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
 		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
+		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
+		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
 	}
 }
 
@@ -249,5 +254,28 @@ func startCronJobController(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, concurrentCronJobSyncs)
+	return nil
+}
+
+func startTTLAfterFinishedController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("ttl-after-finished-controller")
+	if err != nil {
+		return err
+	}
+	c, err := ttlafterfinished.NewController(client, cc.InformerFactory.Batch().V1().Jobs())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentTTLSyncs)
+	return nil
+}
+
+func startPodGC(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("pod-garbage-collector")
+	if err != nil {
+		return err
+	}
+	c := podgc.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().Nodes(), cc.Options.TerminatedPodGCThreshold)
+	go c.Run(ctx)
 	return nil
 }
