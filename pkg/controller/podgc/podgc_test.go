@@ -25,7 +25,6 @@ func pod(name, node string, phase corev1.PodPhase, age time.Duration) *corev1.Po
 	}
 }
 
-
 func TestPodGC(t *testing.T) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
 	evicted := pod("evicted", "n1", corev1.PodFailed, time.Minute)
