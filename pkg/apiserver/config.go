@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
 	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
 	mutatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
@@ -141,12 +142,15 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	gc.PublicAddress = c.AdvertiseAddress
 	gc.ExternalAddress = net.JoinHostPort(c.AdvertiseAddress.String(), fmt.Sprint(o.SecurePort))
 
-	serving := genericoptions.NewSecureServingOptions().WithLoopback()
+	serving := genericoptions.NewSecureServingOptions()
 	serving.BindAddress = o.BindAddress
 	serving.BindPort = o.SecurePort
 	serving.ServerCert.CertKey = genericoptions.CertKey{CertFile: tls.servingCert, KeyFile: tls.servingKey}
-	if err := serving.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+	if err := serving.ApplyTo(&gc.SecureServing); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)
+	}
+	if err := applyLoopback(gc); err != nil {
+		return nil, err
 	}
 	// Upstream talks to itself in protobuf, uncompressed.
 	gc.LoopbackClientConfig.ContentType = runtime.ContentTypeProtobuf
@@ -218,6 +222,27 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// applyLoopback sets up how the server talks to itself: a bearer token and
+// a certificate served only for the loopback client's server name, as
+// SecureServingOptionsWithLoopback does, but with a cheap ECDSA key.
+func applyLoopback(gc *genericapiserver.RecommendedConfig) error {
+	certPEM, keyPEM, err := pki.SelfSignedCert(genericapiserver.LoopbackClientServerNameOverride, 365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("loopback certificate: %w", err)
+	}
+	cert, err := dynamiccertificates.NewStaticSNICertKeyContent("self-signed loopback", certPEM, keyPEM, genericapiserver.LoopbackClientServerNameOverride)
+	if err != nil {
+		return fmt.Errorf("loopback certificate: %w", err)
+	}
+	gc.SecureServing.SNICerts = append([]dynamiccertificates.SNICertKeyContentProvider{cert}, gc.SecureServing.SNICerts...)
+	loopback, err := gc.SecureServing.NewLoopbackClientConfig(string(uuid.NewUUID()), certPEM)
+	if err != nil {
+		return fmt.Errorf("loopback client: %w", err)
+	}
+	gc.LoopbackClientConfig = loopback
+	return nil
 }
 
 type certificates struct {
