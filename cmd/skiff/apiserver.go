@@ -52,9 +52,9 @@ func newServerCommand() *cobra.Command {
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
 			runControllers := !contains(disabled, "controller-manager")
-			// The other roles talk to the API server like any client, with
-			// the admin kubeconfig it writes.
-			cm.Kubeconfig = o.KubeconfigPath()
+			// The other roles talk to the API server like any client, each
+			// with its own identity (never the admin's).
+			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
 			return apiserver.Run(ctx, o, func() {
 				if runControllers {
 					go func() {

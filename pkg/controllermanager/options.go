@@ -30,6 +30,9 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// ConcurrentSyncs is the number of workers per controller.
 	ConcurrentSyncs int
+	// UseServiceAccountCredentials runs each controller as its own service
+	// account in kube-system, as upstream's flag (kubeadm turns it on).
+	UseServiceAccountCredentials bool
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -44,6 +47,8 @@ func NewOptions() *Options {
 		NodeCIDRMaskSize: 24,
 		ResyncPeriod:     12 * time.Hour,
 		ConcurrentSyncs:  5,
+
+		UseServiceAccountCredentials: true,
 	}
 }
 
@@ -59,6 +64,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "Prefix length of each node's pod subnet.")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
+	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
 }
 
 // Validate checks the options against the known controllers.

@@ -4,6 +4,8 @@ package rest
 import (
 	"fmt"
 
+	"k8s.io/apiserver/pkg/registry/rest"
+
 	"github.com/skiff-project/skiff/pkg/registry/core/configmap"
 	"github.com/skiff-project/skiff/pkg/registry/core/event"
 	"github.com/skiff-project/skiff/pkg/registry/core/limitrange"
@@ -91,6 +93,12 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 		return nil, fmt.Errorf("serviceaccounts: %w", err)
 	}
 	v1["serviceaccounts"] = serviceAccounts
+
+	// Last: tokens bound to pods name their node, when nodes are served.
+	if c.ServiceAccountTokens != nil {
+		nodes, _ := v1["nodes"].(rest.Getter)
+		v1["serviceaccounts/token"] = serviceaccount.NewTokenREST(serviceAccounts, pods.Pod, secrets, nodes, *c.ServiceAccountTokens, c.APIAudiences)
+	}
 
 	return generic.GroupStorage{"v1": v1}, nil
 }
