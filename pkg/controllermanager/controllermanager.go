@@ -172,7 +172,8 @@ func runControllers(ctx context.Context, o *Options, cfg *restclient.Config, con
 	if o.UseServiceAccountCredentials {
 		// Service accounts live in kube-system; their tokens come from the
 		// TokenRequest API and are refreshed before they expire.
-		cc.serviceAccounts = clientbuilder.NewDynamicClientBuilder(restclient.CopyConfig(cfg), client.CoreV1(), metav1.NamespaceSystem)
+		// The builder adds a token: the client certificate must go.
+		cc.serviceAccounts = clientbuilder.NewDynamicClientBuilder(restclient.AnonymousClientConfig(cfg), client.CoreV1(), metav1.NamespaceSystem)
 	}
 	go func() {
 		t := time.NewTicker(30 * time.Second)
