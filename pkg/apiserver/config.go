@@ -14,10 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
-	mutatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
-	validatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/validating"
+	webhookinit "k8s.io/apiserver/pkg/admission/plugin/webhook/initializer"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
@@ -35,6 +32,7 @@ import (
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
 
+	skiffadmission "github.com/skiff-project/skiff/pkg/admission"
 	"github.com/skiff-project/skiff/pkg/api/scheme"
 	rbacauthorizer "github.com/skiff-project/skiff/pkg/auth/authorizer/rbac"
 	"github.com/skiff-project/skiff/pkg/etcd"
@@ -199,16 +197,9 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 		return nil, fmt.Errorf("priority and fairness: %w", err)
 	}
 
-	admission := genericoptions.NewAdmissionOptions()
-	// Webhooks and admission policies arrive with the auth issue; they need
-	// a service resolver and credentials to call out.
-	admission.DisablePlugins = []string{mutatingwebhook.PluginName, validatingwebhook.PluginName, validating.PluginName, mutating.PluginName}
-	if err := admission.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
-		return nil, fmt.Errorf("admission: %w", err)
-	}
-
-	// Webhooks, CRD conversion and aggregated APIs reach services by
-	// ClusterIP; kubernetes.default.svc is this server itself.
+	// Webhooks, admission policies, CRD conversion and aggregated APIs
+	// reach services by ClusterIP; kubernetes.default.svc is this server
+	// itself.
 	loopbackURL, err := url.Parse(gc.LoopbackClientConfig.Host)
 	if err != nil {
 		return nil, err
@@ -216,6 +207,21 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	serviceResolver := aggregatorapiserver.NewLoopbackServiceResolver(
 		aggregatorapiserver.NewClusterIPServiceResolver(c.Informers.Core().V1().Services().Lister()), loopbackURL)
 	authResolver := webhook.NewDefaultAuthenticationInfoResolverWrapper(c.ProxyTransport, nil, gc.LoopbackClientConfig, gc.TracerProvider)
+
+	admissionOptions := genericoptions.NewAdmissionOptions()
+	skiffadmission.RegisterAllPlugins(admissionOptions.Plugins)
+	admissionOptions.RecommendedPluginOrder = skiffadmission.OrderedPlugins
+	admissionOptions.DefaultOffPlugins = skiffadmission.DefaultOffPlugins()
+	admissionOptions.EnablePlugins = o.EnableAdmissionPlugins
+	admissionOptions.DisablePlugins = o.DisableAdmissionPlugins
+	if errs := admissionOptions.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("admission: %v", errs)
+	}
+	if err := admissionOptions.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion,
+		webhookinit.NewPluginInitializer(authResolver, serviceResolver), skiffadmission.NewInitializer()); err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+
 	if c.Extensions, err = c.newExtensionsConfig(serviceResolver, authResolver); err != nil {
 		return nil, err
 	}
