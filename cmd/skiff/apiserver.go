@@ -55,6 +55,9 @@ func newServerCommand() *cobra.Command {
 			// The other roles talk to the API server like any client, each
 			// with its own identity (never the admin's).
 			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
+			if cm.ServiceAccountPrivateKeyFile == "" {
+				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
+			}
 			return apiserver.Run(ctx, o, func() {
 				if runControllers {
 					go func() {

@@ -167,7 +167,7 @@ func (c *Config) applyAuthentication(client kubernetes.Interface) error {
 // newServiceAccountAuth loads the signing key and the verification keys.
 func (c *Config) newServiceAccountAuth() (*serviceAccountAuth, error) {
 	o := c.Options.Authentication
-	signingKey, err := serviceaccount.LoadSigningKey(c.Options.serviceAccountSigningKey())
+	signingKey, err := serviceaccount.LoadSigningKey(c.Options.ServiceAccountSigningKeyPath())
 	if err != nil {
 		return nil, err
 	}

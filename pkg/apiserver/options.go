@@ -227,8 +227,8 @@ func (o *Options) KubeconfigPath() string { return filepath.Join(o.DataDir, "adm
 
 func (o *Options) tlsDir() string { return filepath.Join(o.DataDir, "tls") }
 
-// serviceAccountSigningKey is the key that signs service-account tokens.
-func (o *Options) serviceAccountSigningKey() string {
+// ServiceAccountSigningKeyPath is the key that signs service-account tokens.
+func (o *Options) ServiceAccountSigningKeyPath() string {
 	if o.Authentication.ServiceAccountSigningKeyFile != "" {
 		return o.Authentication.ServiceAccountSigningKeyFile
 	}

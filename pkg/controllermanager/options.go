@@ -33,6 +33,9 @@ type Options struct {
 	// UseServiceAccountCredentials runs each controller as its own service
 	// account in kube-system, as upstream's flag (kubeadm turns it on).
 	UseServiceAccountCredentials bool
+	// ServiceAccountPrivateKeyFile signs the legacy tokens of
+	// service-account token Secrets.
+	ServiceAccountPrivateKeyFile string
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -65,6 +68,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
 	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
+	fs.StringVar(&o.ServiceAccountPrivateKeyFile, "service-account-private-key-file", o.ServiceAccountPrivateKeyFile, "PEM private key that signs the tokens of service-account token Secrets (the API server's service-account signing key).")
 }
 
 // Validate checks the options against the known controllers.

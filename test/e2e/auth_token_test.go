@@ -160,6 +160,43 @@ func TestAuthServiceAccountTokens(t *testing.T) {
 		}
 	})
 
+	t.Run("legacy token secret", func(t *testing.T) {
+		if _, err := c.CoreV1().ServiceAccounts("tok").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		kubectlMust(t, s, `apiVersion: v1
+kind: Secret
+metadata:
+  name: legacy-token
+  namespace: tok
+  annotations: {kubernetes.io/service-account.name: legacy}
+type: kubernetes.io/service-account-token
+`, "apply", "-f", "-")
+		var token string
+		eventually(t, 30*time.Second, "token filled in by the tokens controller", func() (bool, error) {
+			sec, err := c.CoreV1().Secrets("tok").Get(ctx, "legacy-token", metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			token = string(sec.Data["token"])
+			return token != "" && len(sec.Data["ca.crt"]) > 0 && string(sec.Data["namespace"]) == "tok", nil
+		})
+		if user, err := whoAmI(t, s, token); err != nil || user != "system:serviceaccount:tok:legacy" {
+			t.Fatalf("whoami = %q, %v", user, err)
+		}
+		if err := c.CoreV1().ServiceAccounts("tok").Delete(ctx, "legacy", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "token secret deleted with its service account", func() (bool, error) {
+			_, err := c.CoreV1().Secrets("tok").Get(ctx, "legacy-token", metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		eventually(t, 30*time.Second, "legacy token rejected", func() (bool, error) {
+			_, err := whoAmI(t, s, token)
+			return apierrors.IsUnauthorized(err), nil
+		})
+	})
+
 	t.Run("bootstrap token", func(t *testing.T) {
 		kubectlMust(t, s, `apiVersion: v1
 kind: Secret
