@@ -22,6 +22,7 @@ import (
 // rbac.authorization.kubernetes.io/autoupdate=false are left alone. It
 // retries for up to a minute, as upstream's rbac/bootstrap-roles hook.
 func Reconcile(ctx context.Context, client kubernetes.Interface) error {
+	start := time.Now()
 	var lastErr error
 	err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
 		// Make sure storage answers before reconciling.
@@ -35,6 +36,7 @@ func Reconcile(ctx context.Context, client kubernetes.Interface) error {
 	if err != nil {
 		return fmt.Errorf("unable to initialize roles: %w (last error: %v)", err, lastErr)
 	}
+	klog.InfoS("Bootstrap RBAC policy reconciled", "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
