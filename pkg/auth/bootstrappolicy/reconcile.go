@@ -3,6 +3,7 @@ package bootstrappolicy
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -40,14 +41,34 @@ func Reconcile(ctx context.Context, client kubernetes.Interface) error {
 	return nil
 }
 
+// reconcileWorkers reconcile objects in parallel: they are independent,
+// and one at a time the round trips add up to seconds at every start.
+const reconcileWorkers = 8
+
 func reconcileOnce(client kubernetes.Interface) error {
-	var errs []error
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		jobs = make(chan func())
+	)
+	for range reconcileWorkers {
+		wg.Go(func() {
+			for job := range jobs {
+				job()
+			}
+		})
+	}
 	retrying := func(what string, fn func() error) {
-		err := retry.OnError(retry.DefaultBackoff, func(err error) bool {
-			return apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err)
-		}, fn)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("reconcile %s: %w", what, err))
+		jobs <- func() {
+			err := retry.OnError(retry.DefaultBackoff, func(err error) bool {
+				return apierrors.IsConflict(err) || apierrors.IsServiceUnavailable(err)
+			}, fn)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("reconcile %s: %w", what, err))
+				mu.Unlock()
+			}
 		}
 	}
 	rbac := client.RbacV1()
@@ -103,6 +124,8 @@ func reconcileOnce(client kubernetes.Interface) error {
 			return err
 		})
 	}
+	close(jobs)
+	wg.Wait()
 	return utilerrors.NewAggregate(errs)
 }
 
