@@ -43,6 +43,7 @@ func newServerCommand() *cobra.Command {
 				return utilerrors.NewAggregate(errs)
 			}
 			controllers := controllermanager.NewControllers()
+			cm.Complete(controllers)
 			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
@@ -55,6 +56,9 @@ func newServerCommand() *cobra.Command {
 			// The other roles talk to the API server like any client, each
 			// with its own identity (never the admin's).
 			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
+			if cm.RootCAFile == "" {
+				cm.RootCAFile = o.CACertPath()
+			}
 			if cm.ServiceAccountPrivateKeyFile == "" {
 				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}

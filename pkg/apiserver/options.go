@@ -235,6 +235,11 @@ func (o *Options) ServiceAccountSigningKeyPath() string {
 	return filepath.Join(o.tlsDir(), "service-account.key")
 }
 
+// CACertPath is the cluster CA certificate (written on first start): it
+// signs the serving and client certificates, and the controller-manager
+// publishes it to every namespace as kube-root-ca.crt.
+func (o *Options) CACertPath() string { return filepath.Join(o.tlsDir(), "ca.crt") }
+
 // localURL is how a process on this machine reaches the API server.
 func (o *Options) localURL() string {
 	host := "127.0.0.1"

@@ -83,6 +83,8 @@ func (c ControllerContext) MetadataClientFor(name string) (metadata.Interface, e
 type Controller struct {
 	// OnByDefault is whether "*" includes it.
 	OnByDefault bool
+	// Aliases are older names --controllers also accepts (upstream's).
+	Aliases []string
 	// Start registers the controller's informers and starts its workers in
 	// goroutines that stop with ctx. It must not block.
 	Start func(ctx context.Context, cc ControllerContext) error
@@ -101,6 +103,7 @@ func KnownControllers(controllers map[string]Controller) []string {
 // Run runs the enabled controllers until ctx ends, after taking the
 // leader-election Lease when o.LeaderElect is set.
 func Run(ctx context.Context, o *Options, controllers map[string]Controller) error {
+	o.Complete(controllers)
 	if errs := o.Validate(KnownControllers(controllers)); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %v", errs)
 	}

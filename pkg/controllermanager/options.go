@@ -36,6 +36,9 @@ type Options struct {
 	// ServiceAccountPrivateKeyFile signs the legacy tokens of
 	// service-account token Secrets.
 	ServiceAccountPrivateKeyFile string
+	// RootCAFile is the CA bundle published to every namespace as
+	// kube-root-ca.crt; empty means the CA of the kubeconfig.
+	RootCAFile string
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -69,6 +72,28 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
 	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
 	fs.StringVar(&o.ServiceAccountPrivateKeyFile, "service-account-private-key-file", o.ServiceAccountPrivateKeyFile, "PEM private key that signs the tokens of service-account token Secrets (the API server's service-account signing key).")
+	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
+}
+
+// Complete replaces controller aliases in --controllers with canonical
+// names, keeping a leading "-", as upstream does.
+func (o *Options) Complete(controllers map[string]Controller) {
+	canonical := map[string]string{}
+	for name, c := range controllers {
+		for _, alias := range c.Aliases {
+			canonical[alias] = name
+		}
+	}
+	for i, c := range o.Controllers {
+		name, disabled := strings.CutPrefix(c, "-")
+		if n, ok := canonical[name]; ok {
+			name = n
+		}
+		if disabled {
+			name = "-" + name
+		}
+		o.Controllers[i] = name
+	}
 }
 
 // Validate checks the options against the known controllers.
