@@ -272,10 +272,6 @@ kind: Namespace
 metadata: {name: limited}
 ---
 apiVersion: v1
-kind: ServiceAccount
-metadata: {name: default, namespace: limited}
----
-apiVersion: v1
 kind: LimitRange
 metadata: {name: defaults, namespace: limited}
 spec:
@@ -290,6 +286,7 @@ metadata: {name: compute, namespace: limited}
 spec:
   hard: {requests.cpu: 600m, pods: "10"}
 `, "apply", "-f", "-")
+		ensureDefaultServiceAccount(t, s, "limited")
 		// The resource-quota controller fills in status; without it, do
 		// what it would.
 		quotaReady := func() bool {

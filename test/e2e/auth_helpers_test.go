@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -78,5 +81,23 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	})
 	if err != nil {
 		t.Fatalf("%s: not within %s (last error: %v)", what, timeout, last)
+	}
+}
+
+// ensureDefaultServiceAccount waits for the service-account controller to
+// create ns's "default" service account, creating it itself when there is
+// no such controller.
+func ensureDefaultServiceAccount(t *testing.T, s *framework.Server, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	c := s.Client()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			return
+		}
+	}
+	_, err := c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 }

@@ -49,11 +49,7 @@ func TestAuthServiceAccountTokens(t *testing.T) {
 	ctx := context.Background()
 	c := s.Client()
 	kubectlMust(t, s, "", "create", "namespace", "tok")
-	// The service-account controller creates "default"; create it if it
-	// has not yet.
-	if _, err := c.CoreV1().ServiceAccounts("tok").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ensureDefaultServiceAccount(t, s, "tok")
 
 	t.Run("kubectl create token", func(t *testing.T) {
 		token := strings.TrimSpace(kubectlMust(t, s, "", "create", "token", "default", "-n", "tok", "--duration=10m"))
