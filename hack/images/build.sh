@@ -2,7 +2,7 @@
 # Builds the images skiff's node needs without a registry, as reproducible
 # OCI image-layout tars in OUT (default _output/images):
 #   pause.tar    registry.k8s.io/pause:3.10 (the sandbox image; hack/images/pause)
-#   busybox.tar  docker.io/library/busybox:latest and :1.35, from Debian's
+#   busybox.tar  docker.io/library/busybox:latest, from Debian's
 #                busybox-static, laid out like the upstream image (no
 #                ENTRYPOINT, CMD ["sh"])
 # `skiff image import OUT/*.tar` loads them; `skiff agent` imports the tars
@@ -31,5 +31,5 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 chmod 0700 "$rootfs/root"
-"$work/mkimage" -o "$out/busybox.tar" -name docker.io/library/busybox:latest -name docker.io/library/busybox:1.35 \
+"$work/mkimage" -o "$out/busybox.tar" -name docker.io/library/busybox:latest \
   -rootfs "$rootfs" -cmd sh

@@ -219,6 +219,11 @@ func (c *Client) Import(ctx context.Context, file string, progress io.Writer) ([
 		if err := c.putImage(ctx, img.name, img.target); err != nil {
 			return nil, err
 		}
+		// A name@digest record too, as a pull leaves: the CRI then reports
+		// repo digests and a digested image reference (status.imageID).
+		if err := c.putImage(ctx, digestName(img.name, img.target.Digest), img.target); err != nil {
+			return nil, err
+		}
 		fmt.Fprintf(progress, "%s: %s (%s) imported\n", path.Base(file), img.name, img.target.Digest)
 		names = append(names, img.name)
 	}
@@ -586,6 +591,17 @@ func ArchiveNames(file string) ([]string, error) {
 		names = append(names, i.name)
 	}
 	return names, nil
+}
+
+// digestName is repo@digest for repo:tag.
+func digestName(name, digest string) string {
+	repo := name
+	if i := strings.Index(repo, "@"); i >= 0 {
+		repo = repo[:i]
+	} else if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo = repo[:i]
+	}
+	return repo + "@" + digest
 }
 
 // chainIDs computes the snapshot chain IDs of a layer stack.

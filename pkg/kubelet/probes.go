@@ -281,8 +281,9 @@ func (m *probeManager) probeOnce(ctx context.Context, pod *v1.Pod, c *v1.Contain
 	case p.Exec != nil:
 		stdout, stderr, err := m.kl.runtime.ExecSync(ctx, containerID, p.Exec.Command, timeout)
 		if err != nil {
-			if exitErr, ok := err.(interface{ ExitStatus() int }); ok {
-				return false, fmt.Sprintf("command %q exited with %d: %s", p.Exec.Command, exitErr.ExitStatus(), string(stdout)+string(stderr))
+			// A non-zero exit reports the command's output, as upstream.
+			if _, ok := err.(interface{ ExitStatus() int }); ok {
+				return false, string(stdout) + string(stderr)
 			}
 			return false, grpcMessage(err)
 		}

@@ -123,6 +123,11 @@ func computePodStatus(in statusInput) v1.PodStatus {
 			st.Conditions = append(st.Conditions, c)
 		}
 	}
+	if _, ok := findCondition(st.Conditions, v1.PodScheduled); !ok {
+		// A pod bound at creation has no PodScheduled condition; upstream's
+		// kubelet adds it.
+		st.Conditions = append(st.Conditions, v1.PodCondition{Type: v1.PodScheduled, Status: v1.ConditionTrue, LastTransitionTime: metav1.NewTime(in.Now)})
+	}
 	for _, c := range conds {
 		c.ObservedGeneration = pod.Generation
 		c.LastTransitionTime = metav1.NewTime(in.Now)
@@ -130,9 +135,6 @@ func computePodStatus(in statusInput) v1.PodStatus {
 			c.LastTransitionTime = prev.LastTransitionTime
 		}
 		st.Conditions = append(st.Conditions, c)
-	}
-	if in.Terminal && pod.DeletionTimestamp == nil {
-		// Ready (and ContainersReady) stay False once the pod has finished.
 	}
 	return st
 }
