@@ -136,6 +136,10 @@ func cleanupHost(dir, bridge, cgroupParent string, guard bool) {
 			_ = exec.Command("iptables", "-X", hc[1]).Run()
 		}
 	}
+	// containerd 1.6 always puts shim sockets there; a system containerd
+	// may use it too, so only empty directories go.
+	_ = os.Remove("/run/containerd/s")
+	_ = os.Remove("/run/containerd")
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
 	for _, root := range roots {
 		d := filepath.Join(root, cgroupParent)
