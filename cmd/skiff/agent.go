@@ -55,6 +55,7 @@ func addAgentFlags(fs *pflag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.SandboxImage, "pause-image", o.SandboxImage, "Pod sandbox image; it must be imported (nothing is pulled).")
 	fs.StringSliceVar(&o.ClusterDNS, "cluster-dns", o.ClusterDNS, "DNS server IPs for pods with dnsPolicy ClusterFirst (none: the host's resolv.conf).")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "Cluster DNS domain.")
+	fs.StringVar(&o.StaticPodPath, "pod-manifest-path", o.StaticPodPath, "Directory of static pod manifests, run without the API server and mirrored into it.")
 	fs.BoolVar(&o.EgressGuard, "egress-guard", o.EgressGuard, "Reject pod traffic that would leave this host (test setups).")
 	fs.BoolVar(&o.CleanupOnExit, "cleanup-on-exit", o.CleanupOnExit, "Remove all pods, the bridge, guard rules and pod cgroups on exit (test setups).")
 	_ = fs.MarkHidden("egress-guard")

@@ -63,6 +63,8 @@ type Options struct {
 	EgressGuard bool
 	// ServiceCIDR is also guarded against leaving the host.
 	ServiceCIDR string
+	// StaticPodPath is a directory of static pod manifests ("" for none).
+	StaticPodPath string
 	// CleanupOnExit removes all pods, the bridge, guard chains and cgroups
 	// when the agent stops (test setups; normally pods outlive the agent).
 	CleanupOnExit bool
@@ -191,6 +193,7 @@ func Run(ctx context.Context, o *Options) error {
 		RootDir: filepath.Join(dir, "kubelet"), PodLogsDir: filepath.Join(dir, "pod-logs"),
 		CgroupParent: o.CgroupParent, PodCIDR: podCIDR, Port: o.KubeletPort,
 		ClusterDNS: o.ClusterDNS, ClusterDomain: o.ClusterDomain, Version: version.Get().GitVersion,
+		StaticPodPath: o.StaticPodPath,
 	})
 	if err != nil {
 		return err

@@ -69,6 +69,9 @@ type Config struct {
 	ResyncInterval time.Duration
 	// RelistInterval is how often the runtime is listed for changes.
 	RelistInterval time.Duration
+	// StaticPodPath is a directory of pod manifests run without the API
+	// (each mirrored there); empty for none.
+	StaticPodPath string
 }
 
 // Kubelet runs pods on one node.
@@ -95,6 +98,8 @@ type Kubelet struct {
 	// pullErrors and pullFailedAt remember failed pulls for ImagePullBackOff.
 	pullErrors   map[string]string
 	pullFailedAt map[string]time.Time
+	// staticPods are the pods of the manifest directory, by UID.
+	staticPods map[types.UID]*v1.Pod
 }
 
 // New checks cfg and builds a kubelet.
@@ -142,7 +147,7 @@ func New(cfg Config) (*Kubelet, error) {
 		NodeName: cfg.NodeName,
 		HostIPs:  func() []string { return kl.hostIPs },
 	})
-	kl.status = newStatusManager(cfg.Client)
+	kl.status = newStatusManager(cfg.Client, kl.statusTarget)
 	kl.workers = newPodWorkers(kl)
 	kl.probes = newProbeManager(kl)
 	return kl, nil
@@ -168,13 +173,22 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 	kl.podLister = podInformer.Lister()
 	kl.svcLister = factory.Core().V1().Services().Lister()
 	_, _ = podInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { kl.workers.update(ctx, obj.(*v1.Pod)) },
-		UpdateFunc: func(_, obj any) { kl.workers.update(ctx, obj.(*v1.Pod)) },
+		// Mirror pods only reflect static pods, which run from their files.
+		AddFunc: func(obj any) {
+			if pod := obj.(*v1.Pod); !isMirrorPod(pod) {
+				kl.workers.update(ctx, pod)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if pod := obj.(*v1.Pod); !isMirrorPod(pod) {
+				kl.workers.update(ctx, pod)
+			}
+		},
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			if pod, ok := obj.(*v1.Pod); ok {
+			if pod, ok := obj.(*v1.Pod); ok && !isMirrorPod(pod) {
 				kl.workers.apiDeleted(ctx, pod.UID)
 			}
 		},
@@ -195,6 +209,9 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 	go kl.runNodeStatus(ctx)
 	go kl.runLease(ctx)
 	go kl.relist(ctx)
+	if kl.cfg.StaticPodPath != "" {
+		go kl.runStaticPods(ctx)
+	}
 	<-ctx.Done()
 	kl.workers.wait()
 	return nil
@@ -277,6 +294,15 @@ func (kl *Kubelet) relist(ctx context.Context) {
 	}
 }
 
+// statusTarget is the API pod a pod's status goes to: itself, or for a
+// static pod its mirror (nil while there is none).
+func (kl *Kubelet) statusTarget(pod *v1.Pod) *v1.Pod {
+	if !isStaticPod(pod) {
+		return pod
+	}
+	return kl.mirrorOf(pod)
+}
+
 // dataDir returns the pod's directory under RootDir.
 func (kl *Kubelet) podDir(uid types.UID) string {
 	return filepath.Join(kl.cfg.RootDir, "pods", string(uid))
@@ -301,6 +327,17 @@ func (kl *Kubelet) GetPod(namespace, name string) (*v1.Pod, bool) {
 	pod, err := kl.podLister.Pods(namespace).Get(name)
 	if err != nil {
 		return nil, false
+	}
+	if isMirrorPod(pod) {
+		// The mirror's static pod is the one that runs (its UID is the
+		// mirror's config hash).
+		kl.mu.Lock()
+		static := kl.staticPods[types.UID(pod.Annotations[annotationConfigMirror])]
+		kl.mu.Unlock()
+		if static == nil {
+			return nil, false
+		}
+		return static, true
 	}
 	return pod, true
 }

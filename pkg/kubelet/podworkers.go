@@ -165,8 +165,14 @@ func (p *podWorkers) run(ctx context.Context, w *podWorker) {
 // wait waits for all workers to return after the context ended.
 func (p *podWorkers) wait() { p.wg.Wait() }
 
-// findPodByUID looks for a pod in the cache.
+// findPodByUID looks for a pod in the cache (or the static pods).
 func (kl *Kubelet) findPodByUID(uid types.UID) *v1.Pod {
+	kl.mu.Lock()
+	static := kl.staticPods[uid]
+	kl.mu.Unlock()
+	if static != nil {
+		return static
+	}
 	for _, pod := range kl.Pods() {
 		if pod.UID == uid {
 			return pod

@@ -22,6 +22,9 @@ import (
 // pod's UID as a precondition, as upstream).
 type statusManager struct {
 	client kubernetes.Interface
+	// target maps a pod to the API object its status is written to (a
+	// static pod's mirror); nil means not now.
+	target func(*v1.Pod) *v1.Pod
 
 	mu      sync.Mutex
 	entries map[types.UID]*statusEntry
@@ -35,8 +38,11 @@ type statusEntry struct {
 	dirty   bool
 }
 
-func newStatusManager(client kubernetes.Interface) *statusManager {
-	return &statusManager{client: client, entries: map[types.UID]*statusEntry{}, wakeCh: make(chan struct{}, 1)}
+func newStatusManager(client kubernetes.Interface, target func(*v1.Pod) *v1.Pod) *statusManager {
+	if target == nil {
+		target = func(p *v1.Pod) *v1.Pod { return p }
+	}
+	return &statusManager{client: client, target: target, entries: map[types.UID]*statusEntry{}, wakeCh: make(chan struct{}, 1)}
 }
 
 // last is the status last written for a pod (nil if none).
@@ -164,6 +170,11 @@ func (m *statusManager) run(ctx context.Context) {
 
 // patch sends the difference between old and new status.
 func (m *statusManager) patch(ctx context.Context, pod *v1.Pod, old, new *v1.PodStatus) error {
+	if target := m.target(pod); target == nil {
+		return fmt.Errorf("no mirror pod yet for static pod %s/%s", pod.Namespace, pod.Name)
+	} else if target != pod {
+		pod, old = target, target.Status.DeepCopy()
+	}
 	oldData, err := json.Marshal(v1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: *old})
 	if err != nil {
 		return err

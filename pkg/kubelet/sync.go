@@ -64,6 +64,9 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 			return time.Second, false
 		}
 		kl.cleanupPod(ctx, w.uid, pod, state)
+		if isStaticPod(pod) {
+			return 0, true
+		}
 		// The kubelet completes a graceful deletion, as upstream.
 		err := kl.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 			GracePeriodSeconds: new(int64),

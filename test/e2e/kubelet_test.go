@@ -587,3 +587,44 @@ func shellJoin(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// TestKubeletStaticPod runs a pod from a manifest file and mirrors it in
+// the API; removing the file removes both.
+func TestKubeletStaticPod(t *testing.T) {
+	s := framework.StartServer(t)
+	manifests := t.TempDir()
+	a := framework.StartAgent(t, s, "--pod-manifest-path", manifests)
+	c := s.Client()
+	ctx := context.Background()
+	waitNodeReady(t, c, a.NodeName)
+	manifest := "apiVersion: v1\nkind: Pod\nmetadata: {name: static-web}\nspec:\n  containers:\n  - {name: c, image: busybox, command: [sh, -c, 'echo static; sleep 3600']}\n"
+	if err := os.WriteFile(filepath.Join(manifests, "web.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := "static-web-" + a.NodeName
+	pod := waitRunning(t, c, name, 30*time.Second)
+	if pod.Annotations["kubernetes.io/config.mirror"] == "" || pod.Annotations["kubernetes.io/config.source"] != "file" {
+		t.Errorf("mirror pod annotations = %v", pod.Annotations)
+	}
+	if len(pod.OwnerReferences) != 1 || pod.OwnerReferences[0].Kind != "Node" {
+		t.Errorf("mirror pod owners = %v", pod.OwnerReferences)
+	}
+	if out, err := s.Kubectl(ctx, "", "logs", name); err != nil || strings.TrimSpace(out) != "static" {
+		t.Errorf("logs of the static pod = %q, %v", out, err)
+	}
+	// Deleting the mirror does not stop the static pod: the mirror returns.
+	if out, err := s.Kubectl(ctx, "", "delete", "pod", name, "--wait=false"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	eventually(t, 30*time.Second, "mirror pod recreated", func() (bool, string) {
+		p, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		return err == nil && p.UID != pod.UID && p.DeletionTimestamp == nil, fmt.Sprint(err)
+	})
+	if err := os.Remove(filepath.Join(manifests, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "mirror pod removed with its manifest", func() (bool, string) {
+		_, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		return err != nil, "still there"
+	})
+}
