@@ -41,7 +41,9 @@ type podWorker struct {
 	waiting    map[string]waitingReason
 	terminal   bool
 	terminated bool // containers killed for deletion
-	lastStatus *v1.PodStatus
+	// deadlineExceeded is set once activeDeadlineSeconds passed.
+	deadlineExceeded bool
+	lastStatus       *v1.PodStatus
 	// lastSync is when a full sync last ran, for periodic work.
 	lastVolumeSync time.Time
 	// hooksRun remembers the postStart hooks run per container ID.

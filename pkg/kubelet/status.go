@@ -55,6 +55,10 @@ type statusInput struct {
 	Now     time.Time
 	// Terminal means the pod will not run again (its phase is final).
 	Terminal bool
+	// Failed forces phase Failed with Reason and Message (e.g. the active
+	// deadline passed).
+	Failed          bool
+	Reason, Message string
 }
 
 // kubeletConditions are the condition types the kubelet owns; others
@@ -108,8 +112,11 @@ func computePodStatus(in statusInput) v1.PodStatus {
 	all := append(append([]v1.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...)
 	initialized := podInitialized(pod, all)
 	st.Phase = podPhase(pod, all, in.Terminal, initialized)
+	if in.Failed {
+		st.Phase, st.Reason, st.Message = v1.PodFailed, in.Reason, in.Message
+	}
 	if in.Terminal && (old.Phase == v1.PodSucceeded || old.Phase == v1.PodFailed) {
-		st.Phase = old.Phase // a terminal phase never changes
+		st.Phase, st.Reason, st.Message = old.Phase, old.Reason, old.Message // a terminal phase never changes
 	}
 
 	conds := []v1.PodCondition{

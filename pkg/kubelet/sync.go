@@ -79,6 +79,10 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 		return 0, true
 	}
 
+	if !w.terminal && pastActiveDeadline(pod, time.Now()) {
+		kl.recorder.Eventf(pod, v1.EventTypeNormal, reasonDeadlineExceeded, "%s", messageDeadlineExceeded)
+		w.deadlineExceeded, w.terminal = true, true
+	}
 	if w.terminal || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
 		w.terminal = true
 		kl.stopTerminalPod(ctx, pod, state)
@@ -144,6 +148,11 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 	}
 	if wakeAt > 0 && wakeAt < next {
 		next = wakeAt
+	}
+	if d := pod.Spec.ActiveDeadlineSeconds; d != nil && pod.Status.StartTime != nil {
+		if left := time.Until(pod.Status.StartTime.Add(time.Duration(*d) * time.Second)); left > 0 && left < next {
+			next = left
+		}
 	}
 	kl.probes.sync(ctx, pod, state, podIPs)
 	status := kl.podStatus(pod, state, w, false)
@@ -540,8 +549,27 @@ func (kl *Kubelet) podStatus(pod *v1.Pod, state *podRuntimeState, w *podWorker, 
 		waiting = nil
 	}
 	kl.fillTerminationMessages(pod, state)
-	return computePodStatus(statusInput{Pod: pod, State: state, Waiting: waiting, Ready: ready, Started: started,
-		HostIPs: kl.hostIPs, Now: time.Now(), Terminal: terminal})
+	in := statusInput{Pod: pod, State: state, Waiting: waiting, Ready: ready, Started: started,
+		HostIPs: kl.hostIPs, Now: time.Now(), Terminal: terminal}
+	if w.deadlineExceeded {
+		in.Failed, in.Reason, in.Message = true, reasonDeadlineExceeded, messageDeadlineExceeded
+	}
+	return computePodStatus(in)
+}
+
+// Upstream's reason and message for a pod past activeDeadlineSeconds.
+const (
+	reasonDeadlineExceeded  = "DeadlineExceeded"
+	messageDeadlineExceeded = "Pod was active on the node longer than the specified deadline"
+)
+
+// pastActiveDeadline reports whether the pod ran longer than
+// activeDeadlineSeconds since it started on the node.
+func pastActiveDeadline(pod *v1.Pod, now time.Time) bool {
+	if pod.Spec.ActiveDeadlineSeconds == nil || pod.Status.StartTime == nil {
+		return false
+	}
+	return now.Sub(pod.Status.StartTime.Time) >= time.Duration(*pod.Spec.ActiveDeadlineSeconds)*time.Second
 }
 
 // fillTerminationMessages reads the termination message files of exited

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -211,6 +212,28 @@ func TestSyncPodRestartPolicy(t *testing.T) {
 		}
 		if restarted && rt.configs[1].Metadata.Attempt != 1 {
 			t.Errorf("restart attempt = %d, want 1", rt.configs[1].Metadata.Attempt)
+		}
+	}
+}
+
+func TestSyncPodActiveDeadline(t *testing.T) {
+	kl, rt, _, _ := newFakeKubelet(t)
+	pod := testPod(v1.RestartPolicyAlways, "c")
+	w := workerFor(pod)
+	kl.syncPod(context.Background(), w)
+	started := metav1.NewTime(time.Now().Add(-time.Minute))
+	deadline := int64(30)
+	late := pod.DeepCopy()
+	late.Status.StartTime, late.Spec.ActiveDeadlineSeconds = &started, &deadline
+	w.pod = late
+	kl.syncPod(context.Background(), w)
+	st := wantStatus(t, kl, late)
+	if st.Phase != v1.PodFailed || st.Reason != "DeadlineExceeded" || st.Message != "Pod was active on the node longer than the specified deadline" {
+		t.Fatalf("status = %s %q %q", st.Phase, st.Reason, st.Message)
+	}
+	for _, c := range rt.Containers {
+		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
+			t.Error("a container still runs past the deadline")
 		}
 	}
 }
