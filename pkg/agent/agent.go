@@ -193,7 +193,7 @@ func Run(ctx context.Context, o *Options) error {
 		RootDir: filepath.Join(dir, "kubelet"), PodLogsDir: filepath.Join(dir, "pod-logs"),
 		CgroupParent: o.CgroupParent, PodCIDR: podCIDR, Port: o.KubeletPort,
 		ClusterDNS: o.ClusterDNS, ClusterDomain: o.ClusterDomain, Version: version.Get().GitVersion,
-		StaticPodPath: o.StaticPodPath,
+		StaticPodPath: o.StaticPodPath, ImageFsPath: filepath.Join(dir, "containerd", "root"),
 	})
 	if err != nil {
 		return err

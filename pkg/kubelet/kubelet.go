@@ -69,6 +69,9 @@ type Config struct {
 	ResyncInterval time.Duration
 	// RelistInterval is how often the runtime is listed for changes.
 	RelistInterval time.Duration
+	// ImageFsPath is where the runtime keeps images (containerd's root),
+	// watched by image garbage collection; empty turns it off.
+	ImageFsPath string
 	// StaticPodPath is a directory of pod manifests run without the API
 	// (each mirrored there); empty for none.
 	StaticPodPath string
@@ -209,6 +212,7 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 	go kl.runNodeStatus(ctx)
 	go kl.runLease(ctx)
 	go kl.relist(ctx)
+	go newImageGC(kl).run(ctx)
 	if kl.cfg.StaticPodPath != "" {
 		go kl.runStaticPods(ctx)
 	}
