@@ -12,9 +12,9 @@ import (
 func TestImageGC(t *testing.T) {
 	kl, rt, images, _ := newFakeKubelet(t)
 	kl.cfg.ImageFsPath = "/images"
-	images.SetFakeImages([]string{"busybox", "old", "pinned", "fresh"})
-	images.SetFakeImagePinned("pinned", true)
 	images.SetFakeImageSize(100)
+	images.SetFakeImagePinned("pinned", true)
+	images.SetFakeImages([]string{"busybox", "old", "pinned", "fresh"})
 	rt.SetFakeContainers(nil)
 	_, _ = rt.CreateContainer(context.Background(), "sb", &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: "c"}, Image: &runtimeapi.ImageSpec{Image: "busybox"}}, &runtimeapi.PodSandboxConfig{})
