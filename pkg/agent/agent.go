@@ -63,6 +63,9 @@ type Options struct {
 	EgressGuard bool
 	// ServiceCIDR is also guarded against leaving the host.
 	ServiceCIDR string
+	// ClusterCIDR holds every node's pod CIDR: the egress guard lets pods
+	// reach other nodes' pods (several agents on one host).
+	ClusterCIDR string
 	// StaticPodPath is a directory of static pod manifests ("" for none).
 	StaticPodPath string
 	// CleanupOnExit removes all pods, the bridge, guard chains and cgroups
@@ -86,6 +89,7 @@ func NewOptions() *Options {
 		SandboxImage:     "registry.k8s.io/pause:3.10",
 		ClusterDomain:    "cluster.local",
 		ServiceCIDR:      "10.96.0.0/12",
+		ClusterCIDR:      "10.244.0.0/16",
 	}
 }
 
@@ -148,7 +152,7 @@ func Run(ctx context.Context, o *Options) error {
 		return fmt.Errorf("write CNI config: %w", err)
 	}
 	if o.EgressGuard {
-		if err := addEgressGuard(o.Bridge, o.ServiceCIDR); err != nil {
+		if err := addEgressGuard(o.Bridge, o.ClusterCIDR, o.ServiceCIDR); err != nil {
 			return err
 		}
 	}

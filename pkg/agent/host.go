@@ -48,10 +48,12 @@ func guardChains(bridge string) (fwd, out string) {
 	return "GUARD-FWD-" + bridge, "GUARD-OUT-" + bridge
 }
 
-// addEgressGuard rejects traffic from the pod bridge to anywhere off it,
+// addEgressGuard rejects traffic from the pod bridge to anywhere off it
+// except other pods of the cluster on this host (other agents' bridges,
+// named skiff*),
 // and packets to the service range that no DNAT rule translated (so they
 // cannot follow the default route off the host).
-func addEgressGuard(bridge, serviceCIDR string) error {
+func addEgressGuard(bridge, clusterCIDR, serviceCIDR string) error {
 	fwd, out := guardChains(bridge)
 	run := func(args ...string) error {
 		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
@@ -64,13 +66,20 @@ func addEgressGuard(bridge, serviceCIDR string) error {
 		if err := run("-N", fwd); err != nil {
 			return err
 		}
-		if err := run("-A", fwd, "-i", bridge, "!", "-o", bridge, "-j", "REJECT"); err != nil {
-			return err
-		}
 		if serviceCIDR != "" {
 			if err := run("-A", fwd, "-d", serviceCIDR, "-j", "REJECT"); err != nil {
 				return err
 			}
+		}
+		if clusterCIDR != "" {
+			// Only to another skiff bridge of this host: a cluster address
+			// routed anywhere else is still off-host.
+			if err := run("-A", fwd, "-i", bridge, "-o", "skiff+", "-d", clusterCIDR, "-j", "RETURN"); err != nil {
+				return err
+			}
+		}
+		if err := run("-A", fwd, "-i", bridge, "!", "-o", bridge, "-j", "REJECT"); err != nil {
+			return err
 		}
 		if err := run("-I", "FORWARD", "-j", fwd); err != nil {
 			return err

@@ -628,3 +628,35 @@ func TestKubeletStaticPod(t *testing.T) {
 		return err != nil, "still there"
 	})
 }
+
+// TestKubeletTwoNodesOnOneHost joins two agents to one server: both nodes
+// are Ready and a pod on one reaches a pod on the other.
+func TestKubeletTwoNodesOnOneHost(t *testing.T) {
+	s := framework.StartServer(t)
+	a1 := framework.StartAgent(t, s)
+	a2 := framework.StartAgent(t, s)
+	c := s.Client()
+	ctx := context.Background()
+	waitNodeReady(t, c, a1.NodeName)
+	waitNodeReady(t, c, a2.NodeName)
+	for name, node := range map[string]string{"one": a1.NodeName, "two": a2.NodeName} {
+		apply(t, s, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: %s}
+spec:
+  nodeName: %s
+  containers:
+  - {name: c, image: busybox, command: [sh, -c, "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]}
+`, name, node))
+	}
+	one := waitRunning(t, c, "one", 20*time.Second)
+	two := waitRunning(t, c, "two", 20*time.Second)
+	if one.Status.HostIP == "" || one.Spec.NodeName == two.Spec.NodeName {
+		t.Fatalf("pods on %s and %s", one.Spec.NodeName, two.Spec.NodeName)
+	}
+	eventually(t, 20*time.Second, "pod one -> pod two across nodes", func() (bool, string) {
+		out, err := s.Kubectl(ctx, "", "exec", "one", "--", "timeout", "3", "wget", "-q", "-O-", "http://"+two.Status.PodIP+":8080/")
+		return err == nil && strings.TrimSpace(out) == "two", out
+	})
+}
