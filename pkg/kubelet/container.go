@@ -69,6 +69,16 @@ func (kl *Kubelet) containerConfig(ctx context.Context, sc *syncContext, c *v1.C
 			SecurityContext: containerSecurityContext(pod, c),
 		},
 	}
+	// An ephemeral container aimed at another container shares its
+	// process namespace (kubectl debug --target).
+	for _, ec := range pod.Spec.EphemeralContainers {
+		if ec.Name == c.Name && ec.TargetContainerName != "" {
+			if target := sc.state.latestContainer(ec.TargetContainerName); target != nil && isRunningState(target.State) {
+				cfg.Linux.SecurityContext.NamespaceOptions.Pid = runtimeapi.NamespaceMode_TARGET
+				cfg.Linux.SecurityContext.NamespaceOptions.TargetId = target.ID
+			}
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(kl.podLogDir(pod), c.Name), 0o755); err != nil {
 		return nil, err
 	}

@@ -37,7 +37,14 @@ func runtimeHandler(pod *v1.Pod) string {
 
 // sandboxConfig is the CRI sandbox configuration of a pod.
 func (kl *Kubelet) sandboxConfig(pod *v1.Pod, attempt uint32) (*runtimeapi.PodSandboxConfig, error) {
-	hostname, _ := podHostnameAndDomain(pod, kl.cfg.ClusterDomain)
+	hostname, domain := podHostnameAndDomain(pod, kl.cfg.ClusterDomain)
+	if pod.Spec.SetHostnameAsFQDN != nil && *pod.Spec.SetHostnameAsFQDN && domain != "" {
+		fqdn := hostname + "." + domain
+		if len(fqdn) > 64 {
+			return nil, fmt.Errorf("failed to construct FQDN from pod hostname and cluster domain, FQDN %s is too long (64 characters is the max, %d characters requested)", fqdn, len(fqdn))
+		}
+		hostname = fqdn
+	}
 	if pod.Spec.HostNetwork {
 		hostname, _ = os.Hostname()
 	}
