@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/kubelet/volume"
@@ -103,6 +104,8 @@ type Kubelet struct {
 	pullFailedAt map[string]time.Time
 	// staticPods are the pods of the manifest directory, by UID.
 	staticPods map[types.UID]*v1.Pod
+	// applied are the resources running containers were given, by ID.
+	applied map[string]*runtimeapi.LinuxContainerResources
 }
 
 // New checks cfg and builds a kubelet.

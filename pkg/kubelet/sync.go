@@ -287,6 +287,10 @@ func (kl *Kubelet) ensureRunning(ctx context.Context, sc *syncContext, c *v1.Con
 			kl.probes.reset(sc.pod.UID, c.Name)
 			return true, 0, false
 		}
+		if restart := kl.resize(ctx, sc.pod, c, cs); restart {
+			kl.killContainer(ctx, sc.pod, c, cs, gracePeriod(sc.pod, c), fmt.Sprintf("Container %s resize requires restart", c.Name))
+			return true, 0, false
+		}
 		return false, 0, true
 	case cs.State == runtimeapi.ContainerState_CONTAINER_EXITED:
 		restart := sidecar || podutil.ContainerShouldRestart(*c, sc.pod.Spec, cs.ExitCode)
@@ -351,6 +355,7 @@ func (kl *Kubelet) startContainer(ctx context.Context, sc *syncContext, c *v1.Co
 		return true, 2 * time.Second
 	}
 	kl.recorder.Eventf(containerRef(pod, c), v1.EventTypeNormal, "Started", "Container started")
+	kl.setApplied(id, cfg.Linux.Resources)
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
 		if msg, err := kl.runHook(ctx, pod, c, id, sc.podIPs, c.Lifecycle.PostStart, gracePeriod(pod, c)); err != nil {
 			kl.recorder.Eventf(containerRef(pod, c), v1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed")
@@ -485,6 +490,9 @@ func (kl *Kubelet) cleanupPod(ctx context.Context, uid types.UID, pod *v1.Pod, s
 		if err := kl.runtime.RemoveContainer(ctx, c.ID); err != nil {
 			logger.Error(err, "Cannot remove container", "id", c.ID)
 		}
+		kl.mu.Lock()
+		delete(kl.applied, c.ID)
+		kl.mu.Unlock()
 	}
 	for _, sb := range state.Sandboxes {
 		if err := kl.runtime.StopPodSandbox(ctx, sb.ID); err != nil {

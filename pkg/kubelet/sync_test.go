@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -235,5 +236,30 @@ func TestSyncPodActiveDeadline(t *testing.T) {
 		if c.State == runtimeapi.ContainerState_CONTAINER_RUNNING {
 			t.Error("a container still runs past the deadline")
 		}
+	}
+}
+
+func TestSyncPodResizeInPlace(t *testing.T) {
+	kl, rt, _, _ := newFakeKubelet(t)
+	pod := testPod(v1.RestartPolicyAlways, "c")
+	w := workerFor(pod)
+	kl.syncPod(context.Background(), w)
+	resized := pod.DeepCopy()
+	resized.Spec.Containers[0].Resources.Limits = v1.ResourceList{v1.ResourceMemory: resource.MustParse("64Mi")}
+	w.pod = resized
+	kl.syncPod(context.Background(), w)
+	if !slices.Contains(rt.Called, "UpdateContainerResources") {
+		t.Fatalf("resources not updated in place: %v", rt.Called)
+	}
+	if len(rt.configs) != 1 {
+		t.Errorf("the container was recreated (%d creates)", len(rt.configs))
+	}
+	restart := resized.DeepCopy()
+	restart.Spec.Containers[0].Resources.Limits = v1.ResourceList{v1.ResourceMemory: resource.MustParse("128Mi")}
+	restart.Spec.Containers[0].ResizePolicy = []v1.ContainerResizePolicy{{ResourceName: v1.ResourceMemory, RestartPolicy: v1.RestartContainer}}
+	w.pod = restart
+	kl.syncPod(context.Background(), w)
+	if !slices.Contains(rt.Called, "StopContainer") {
+		t.Errorf("a RestartContainer resize did not stop the container: %v", rt.Called)
 	}
 }
