@@ -46,8 +46,6 @@ type podWorker struct {
 	lastStatus       *v1.PodStatus
 	// lastSync is when a full sync last ran, for periodic work.
 	lastVolumeSync time.Time
-	// hooksRun remembers the postStart hooks run per container ID.
-	hooksRun map[string]bool
 }
 
 func newPodWorkers(kl *Kubelet) *podWorkers {
@@ -59,7 +57,7 @@ func (p *podWorkers) update(ctx context.Context, pod *v1.Pod) {
 	p.mu.Lock()
 	w, ok := p.m[pod.UID]
 	if !ok {
-		w = &podWorker{uid: pod.UID, wakeCh: make(chan struct{}, 1), waiting: map[string]waitingReason{}, hooksRun: map[string]bool{}}
+		w = &podWorker{uid: pod.UID, wakeCh: make(chan struct{}, 1), waiting: map[string]waitingReason{}}
 		p.m[pod.UID] = w
 		p.wg.Add(1)
 		go p.run(ctx, w)
@@ -96,7 +94,7 @@ func (p *podWorkers) wake(ctx context.Context, uid types.UID, orphan bool) {
 			p.update(ctx, pod)
 			return
 		}
-		w = &podWorker{uid: uid, wakeCh: make(chan struct{}, 1), deleted: true, waiting: map[string]waitingReason{}, hooksRun: map[string]bool{}}
+		w = &podWorker{uid: uid, wakeCh: make(chan struct{}, 1), deleted: true, waiting: map[string]waitingReason{}}
 		p.m[uid] = w
 		p.wg.Add(1)
 		go p.run(ctx, w)

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -303,7 +302,7 @@ func (kl *Kubelet) ensureRunning(ctx context.Context, sc *syncContext, c *v1.Con
 		// Created but never started (a failed start): remove and retry.
 		_ = kl.runtime.RemoveContainer(ctx, cs.ID)
 		ch, d := kl.startContainer(ctx, sc, c, nil, sidecar)
-		return true || ch, d, ch
+		return true, d, ch
 	}
 }
 
@@ -696,14 +695,9 @@ func fieldPathOf(pod *v1.Pod, name string) string {
 
 // grpcMessage is a CRI error's message without the gRPC prefix.
 func grpcMessage(err error) string {
-	type grpcStatus interface {
-		GRPCStatus() interface{ Message() string }
-	}
 	msg := err.Error()
 	if i := strings.Index(msg, "desc = "); i >= 0 {
 		msg = msg[i+len("desc = "):]
 	}
 	return msg
 }
-
-var errNotFound = errors.New("not found")

@@ -49,7 +49,7 @@ func newFakeKubelet(t *testing.T, objects ...any) (*Kubelet, *recordingRuntime, 
 }
 
 func workerFor(pod *v1.Pod) *podWorker {
-	return &podWorker{uid: pod.UID, pod: pod, lastPod: pod, wakeCh: make(chan struct{}, 1), waiting: map[string]waitingReason{}, hooksRun: map[string]bool{}}
+	return &podWorker{uid: pod.UID, pod: pod, lastPod: pod, wakeCh: make(chan struct{}, 1), waiting: map[string]waitingReason{}}
 }
 
 func wantStatus(t *testing.T, kl *Kubelet, pod *v1.Pod) v1.PodStatus {
