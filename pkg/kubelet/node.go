@@ -92,8 +92,6 @@ func (kl *Kubelet) ensurePodCIDR(ctx context.Context, node *v1.Node) error {
 }
 
 func (kl *Kubelet) initialNode() *v1.Node {
-	hostname, _ := os.Hostname()
-	_ = hostname
 	return &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: kl.cfg.NodeName,

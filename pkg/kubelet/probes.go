@@ -15,7 +15,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
-	"k8s.io/klog/v2"
 )
 
 func insecureTLS() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec // probes do not verify, as upstream
@@ -364,5 +363,3 @@ func grpcProbe(ctx context.Context, ip string, port int, service *string, timeou
 	}
 	return true, ""
 }
-
-var _ = klog.V
