@@ -214,11 +214,13 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 	go kl.status.run(ctx)
 	go kl.runNodeStatus(ctx)
 	go kl.runLease(ctx)
+	if kl.cfg.StaticPodPath != "" {
+		// Static pods first: the relist must not take their containers
+		// (left from before a restart) for orphans.
+		go kl.runStaticPods(ctx, kl.syncStaticPods(ctx, nil))
+	}
 	go kl.relist(ctx)
 	go newImageGC(kl).run(ctx)
-	if kl.cfg.StaticPodPath != "" {
-		go kl.runStaticPods(ctx)
-	}
 	<-ctx.Done()
 	kl.workers.wait()
 	return nil

@@ -105,41 +105,47 @@ func decodeStaticPod(data []byte, nodeName, source string) (*v1.Pod, error) {
 }
 
 // runStaticPods polls the manifest directory, runs its pods and keeps a
-// mirror pod in the API for each.
-func (kl *Kubelet) runStaticPods(ctx context.Context) {
-	current := map[types.UID]*v1.Pod{}
+// mirror pod in the API for each. current is what the first (synchronous)
+// sync found.
+func (kl *Kubelet) runStaticPods(ctx context.Context, current map[types.UID]*v1.Pod) {
 	for {
-		pods, err := readStaticPods(kl.cfg.StaticPodPath, kl.cfg.NodeName)
-		if err != nil {
-			klog.FromContext(ctx).Error(err, "Cannot read static pods", "dir", kl.cfg.StaticPodPath)
-		} else {
-			for uid, pod := range pods {
-				if _, ok := current[uid]; !ok {
-					kl.setStaticPod(pod)
-					kl.workers.update(ctx, pod)
-				}
-				kl.ensureMirrorPod(ctx, pod)
-			}
-			var gone []types.UID
-			for uid := range current {
-				if _, ok := pods[uid]; !ok {
-					gone = append(gone, uid)
-				}
-			}
-			sort.Slice(gone, func(i, j int) bool { return gone[i] < gone[j] })
-			for _, uid := range gone {
-				kl.workers.apiDeleted(ctx, uid)
-				kl.deleteMirrorPod(ctx, current[uid])
-				kl.setStaticPod(nil, uid)
-			}
-			current = pods
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(staticPodPollInterval):
 		}
+		current = kl.syncStaticPods(ctx, current)
 	}
+}
+
+// syncStaticPods starts new or changed static pods, stops removed ones
+// and keeps their mirrors; it returns the pods now current.
+func (kl *Kubelet) syncStaticPods(ctx context.Context, current map[types.UID]*v1.Pod) map[types.UID]*v1.Pod {
+	pods, err := readStaticPods(kl.cfg.StaticPodPath, kl.cfg.NodeName)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Cannot read static pods", "dir", kl.cfg.StaticPodPath)
+		return current
+	}
+	for uid, pod := range pods {
+		if _, ok := current[uid]; !ok {
+			kl.setStaticPod(pod)
+			kl.workers.update(ctx, pod)
+		}
+		kl.ensureMirrorPod(ctx, pod)
+	}
+	var gone []types.UID
+	for uid := range current {
+		if _, ok := pods[uid]; !ok {
+			gone = append(gone, uid)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i] < gone[j] })
+	for _, uid := range gone {
+		kl.workers.apiDeleted(ctx, uid)
+		kl.deleteMirrorPod(ctx, current[uid])
+		kl.setStaticPod(nil, uid)
+	}
+	return pods
 }
 
 // setStaticPod remembers a static pod (or forgets uid).
