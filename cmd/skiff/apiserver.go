@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -47,6 +46,7 @@ func newServerCommand() *cobra.Command {
 				return utilerrors.NewAggregate(errs)
 			}
 			controllers := controllermanager.NewControllers()
+			cm.Complete(controllers)
 			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
@@ -61,8 +61,11 @@ func newServerCommand() *cobra.Command {
 			// The other roles talk to the API server like any client, with
 			// the admin kubeconfig it writes.
 			cm.Kubeconfig = o.KubeconfigPath()
+			if cm.RootCAFile == "" {
+				cm.RootCAFile = o.CACertPath()
+			}
 			// TODO: the node's own credentials (system:node:<name>).
-			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeconfigPath(), filepath.Join(o.DataDir, "tls", "ca.crt")
+			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeconfigPath(), o.CACertPath()
 			var agentRunning sync.WaitGroup
 			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {
