@@ -16,10 +16,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -104,6 +106,8 @@ type Kubelet struct {
 	pullFailedAt map[string]time.Time
 	// staticPods are the pods of the manifest directory, by UID.
 	staticPods map[types.UID]*v1.Pod
+	// sandboxSlots bounds concurrent RunPodSandbox calls.
+	sandboxSlots chan struct{}
 	// applied are the resources running containers were given, by ID.
 	applied map[string]*runtimeapi.LinuxContainerResources
 }
@@ -140,6 +144,8 @@ func New(cfg Config) (*Kubelet, error) {
 		images:   cfg.Images,
 		backoff:  newBackoff(10*time.Second, 300*time.Second),
 		pullBack: newBackoff(10*time.Second, 300*time.Second),
+		// Two per CPU: enough to overlap the runtime's waits.
+		sandboxSlots: make(chan struct{}, 2*numCPU()),
 	}
 	if cfg.NodeIP != nil {
 		kl.hostIPs = []string{cfg.NodeIP.String()}
@@ -185,10 +191,18 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 				kl.workers.update(ctx, pod)
 			}
 		},
-		UpdateFunc: func(_, obj any) {
-			if pod := obj.(*v1.Pod); !isMirrorPod(pod) {
-				kl.workers.update(ctx, pod)
+		UpdateFunc: func(oldObj, obj any) {
+			pod := obj.(*v1.Pod)
+			if isMirrorPod(pod) {
+				return
 			}
+			if onlyStatusChanged(oldObj.(*v1.Pod), pod) {
+				// Mostly the kubelet's own status writes: keep the newest
+				// pod without a sync.
+				kl.workers.store(pod)
+				return
+			}
+			kl.workers.update(ctx, pod)
 		},
 		DeleteFunc: func(obj any) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -301,6 +315,27 @@ func (kl *Kubelet) relist(ctx context.Context) {
 		}
 		last = current
 	}
+}
+
+// onlyStatusChanged reports an update that changed nothing a sync acts
+// on: not the spec, metadata the pod sees, nor conditions others own
+// (readiness gates).
+func onlyStatusChanged(old, pod *v1.Pod) bool {
+	if !apiequality.Semantic.DeepEqual(old.Spec, pod.Spec) || !old.DeletionTimestamp.Equal(pod.DeletionTimestamp) ||
+		!apiequality.Semantic.DeepEqual(old.Labels, pod.Labels) || !apiequality.Semantic.DeepEqual(old.Annotations, pod.Annotations) ||
+		old.Generation != pod.Generation {
+		return false
+	}
+	foreign := func(p *v1.Pod) []v1.PodCondition {
+		var out []v1.PodCondition
+		for _, c := range p.Status.Conditions {
+			if !slices.Contains(kubeletConditions, c.Type) {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	return apiequality.Semantic.DeepEqual(foreign(old), foreign(pod))
 }
 
 // statusTarget is the API pod a pod's status goes to: itself, or for a

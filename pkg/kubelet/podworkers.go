@@ -69,6 +69,21 @@ func (p *podWorkers) update(ctx context.Context, pod *v1.Pod) {
 	w.wake()
 }
 
+// store keeps the newest pod for its worker without waking it.
+func (p *podWorkers) store(pod *v1.Pod) {
+	p.mu.Lock()
+	w, ok := p.m[pod.UID]
+	p.mu.Unlock()
+	if !ok {
+		return
+	}
+	w.mu.Lock()
+	if w.pod != nil {
+		w.pod, w.lastPod = pod, pod
+	}
+	w.mu.Unlock()
+}
+
 // apiDeleted tells the worker its pod is gone from the API.
 func (p *podWorkers) apiDeleted(ctx context.Context, uid types.UID) {
 	p.mu.Lock()

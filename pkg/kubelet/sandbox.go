@@ -23,7 +23,16 @@ func (kl *Kubelet) createSandbox(ctx context.Context, pod *v1.Pod, attempt uint3
 	if err := os.MkdirAll(cfg.LogDirectory, 0o755); err != nil {
 		return "", fmt.Errorf("create pod log directory: %w", err)
 	}
+	// A few sandboxes at a time: on a small node the runtime's work per
+	// sandbox (runc, CNI plugins) is CPU-bound, and pods started in turn
+	// become Ready sooner than pods all started together.
+	select {
+	case kl.sandboxSlots <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	id, err := kl.runtime.RunPodSandbox(ctx, cfg, runtimeHandler(pod))
+	<-kl.sandboxSlots
 	if err != nil {
 		return "", fmt.Errorf("%s", grpcMessage(err))
 	}

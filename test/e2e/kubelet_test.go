@@ -530,7 +530,11 @@ func TestKubeletPodStartLatency(t *testing.T) {
 			}
 		}
 	}
+	cpuAgent, cpuContainerd := a.CPUSeconds()
 	report := func(label string, names []string) {
+		agentNow, containerdNow := a.CPUSeconds()
+		cpu := fmt.Sprintf("CPU agent %.2fs containerd %.2fs", agentNow-cpuAgent, containerdNow-cpuContainerd)
+		cpuAgent, cpuContainerd = agentNow, containerdNow
 		mu.Lock()
 		var d []time.Duration
 		for _, n := range names {
@@ -539,8 +543,8 @@ func TestKubeletPodStartLatency(t *testing.T) {
 		mu.Unlock()
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 		p := func(q float64) time.Duration { return d[min(len(d)-1, int(q*float64(len(d))))].Round(time.Millisecond) }
-		t.Logf("%s: %d pods, create->Ready p50 %v p99 %v max %v; agent RSS %.1f MiB", label, len(d), p(0.5), p(0.99), d[len(d)-1].Round(time.Millisecond), float64(a.RSS())/(1<<20))
-		fmt.Printf("BENCH %s pods=%d p50=%v p99=%v agent_rss_mib=%.1f\n", label, len(d), p(0.5), p(0.99), float64(a.RSS())/(1<<20))
+		t.Logf("%s: %d pods, create->Ready p50 %v p99 %v max %v; agent RSS %.1f MiB; %s", label, len(d), p(0.5), p(0.99), d[len(d)-1].Round(time.Millisecond), float64(a.RSS())/(1<<20), cpu)
+		fmt.Printf("BENCH %s pods=%d p50=%v p99=%v agent_rss_mib=%.1f %s\n", label, len(d), p(0.5), p(0.99), float64(a.RSS())/(1<<20), cpu)
 	}
 	var seq []string
 	for i := 0; i < 30; i++ {

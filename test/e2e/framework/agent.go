@@ -211,3 +211,24 @@ func (a *Agent) Tail() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// CPUSeconds is the CPU time (user+system) the agent and its containerd
+// have used so far.
+func (a *Agent) CPUSeconds() (agent, containerd float64) {
+	return procCPU(a.PID()), procCPU(a.ContainerdPID())
+}
+
+func procCPU(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
