@@ -55,7 +55,8 @@ func (kl *Kubelet) sandboxConfig(pod *v1.Pod, attempt uint32) (*runtimeapi.PodSa
 		hostname = fqdn
 	}
 	if pod.Spec.HostNetwork {
-		hostname, _ = os.Hostname()
+		// The host's UTS namespace: the runtime must not set a hostname.
+		hostname = ""
 	}
 	dns, err := kl.dnsConfig(pod)
 	if err != nil {

@@ -22,8 +22,16 @@ import (
 // configs it was given.
 type recordingRuntime struct {
 	*critesting.FakeRuntimeService
-	mu      sync.Mutex
-	configs []*runtimeapi.ContainerConfig
+	mu             sync.Mutex
+	configs        []*runtimeapi.ContainerConfig
+	sandboxConfigs []*runtimeapi.PodSandboxConfig
+}
+
+func (r *recordingRuntime) RunPodSandbox(ctx context.Context, cfg *runtimeapi.PodSandboxConfig, handler string) (string, error) {
+	r.mu.Lock()
+	r.sandboxConfigs = append(r.sandboxConfigs, cfg)
+	r.mu.Unlock()
+	return r.FakeRuntimeService.RunPodSandbox(ctx, cfg, handler)
 }
 
 func (r *recordingRuntime) CreateContainer(ctx context.Context, sandbox string, cfg *runtimeapi.ContainerConfig, sb *runtimeapi.PodSandboxConfig) (string, error) {
@@ -261,5 +269,21 @@ func TestSyncPodResizeInPlace(t *testing.T) {
 	kl.syncPod(context.Background(), w)
 	if !slices.Contains(rt.Called, "StopContainer") {
 		t.Errorf("a RestartContainer resize did not stop the container: %v", rt.Called)
+	}
+}
+
+func TestSyncPodHostNetwork(t *testing.T) {
+	kl, rt, _, _ := newFakeKubelet(t)
+	pod := testPod(v1.RestartPolicyAlways, "c")
+	pod.Spec.HostNetwork = true
+	kl.syncPod(context.Background(), workerFor(pod))
+	if len(rt.sandboxConfigs) != 1 {
+		t.Fatalf("%d sandboxes", len(rt.sandboxConfigs))
+	}
+	if cfg := rt.sandboxConfigs[0]; cfg.Hostname != "" || cfg.Linux.SecurityContext.NamespaceOptions.Network != runtimeapi.NamespaceMode_NODE {
+		t.Errorf("host network sandbox: hostname %q, network mode %v", cfg.Hostname, cfg.Linux.SecurityContext.NamespaceOptions.Network)
+	}
+	if st := wantStatus(t, kl, pod); st.PodIP != "192.0.2.9" {
+		t.Errorf("podIP = %q, want the node's IP", st.PodIP)
 	}
 }
