@@ -232,6 +232,7 @@ func Run(ctx context.Context, o *Options) error {
 	<-ctdDone
 	ctdDone <- nil // the deferred wait must not block
 	if o.CleanupOnExit {
+		killLeftoverTasks(filepath.Join(dir, "containerd", "state"))
 		cleanupHost(dir, o.Bridge, o.CgroupParent, o.EgressGuard)
 	}
 	if errors.Is(runErr, context.Canceled) {

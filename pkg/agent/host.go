@@ -6,7 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	internalapi "k8s.io/cri-api/pkg/apis"
 	"k8s.io/klog/v2"
@@ -100,19 +103,46 @@ func addEgressGuard(bridge, clusterCIDR, serviceCIDR string) error {
 }
 
 // removeAllPods stops and removes every sandbox through the CRI, so that
-// CNI DEL runs (IPs, veths, hostport rules) and shims exit.
+// CNI DEL runs (IPs, veths, hostport rules) and shims exit. It retries
+// until the runtime lists none (it may still be restarting) or ctx ends.
 func removeAllPods(ctx context.Context, rt internalapi.RuntimeService) {
-	sandboxes, err := rt.ListPodSandbox(ctx, nil)
-	if err != nil {
-		klog.ErrorS(err, "Cannot list pod sandboxes for cleanup")
-		return
-	}
-	for _, sb := range sandboxes {
-		if err := rt.StopPodSandbox(ctx, sb.Id); err != nil {
-			klog.ErrorS(err, "Cannot stop pod sandbox", "id", sb.Id)
+	for {
+		sandboxes, err := rt.ListPodSandbox(ctx, nil)
+		if err == nil && len(sandboxes) == 0 {
+			return
 		}
-		if err := rt.RemovePodSandbox(ctx, sb.Id); err != nil {
-			klog.ErrorS(err, "Cannot remove pod sandbox", "id", sb.Id)
+		for _, sb := range sandboxes {
+			if err := rt.StopPodSandbox(ctx, sb.Id); err != nil {
+				klog.ErrorS(err, "Cannot stop pod sandbox", "id", sb.Id)
+			}
+			if err := rt.RemovePodSandbox(ctx, sb.Id); err != nil {
+				klog.ErrorS(err, "Cannot remove pod sandbox", "id", sb.Id)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			klog.ErrorS(err, "Pods left behind: the runtime did not remove them in time")
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// killLeftoverTasks kills the init process of every task containerd left
+// in its state dir (its pid file says which), as a last resort after the
+// runtime could not remove them; killing a pod's pause process ends its
+// PID namespace.
+func killLeftoverTasks(stateDir string) {
+	pids, _ := filepath.Glob(filepath.Join(stateDir, "io.containerd.runtime.v2.task", "*", "*", "init.pid"))
+	for _, f := range pids {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				klog.InfoS("Killed a container the runtime left behind", "pid", pid, "task", filepath.Dir(f))
+			}
 		}
 	}
 }
