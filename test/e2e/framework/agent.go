@@ -165,6 +165,16 @@ func (a *Agent) Stop() {
 	}
 	a.cmd = nil
 	a.log.Close()
+	// Nothing of the node may stay on the host.
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", a.cgroups)); err == nil {
+		a.t.Errorf("agent %s left its pod cgroups behind (/sys/fs/cgroup/*/%s)", a.NodeName, a.cgroups)
+	}
+	if exec.Command("ip", "link", "show", a.Bridge).Run() == nil {
+		a.t.Errorf("agent %s left its bridge %s behind", a.NodeName, a.Bridge)
+	}
+	if exec.Command("iptables", "-S", "GUARD-FWD-"+a.Bridge).Run() == nil {
+		a.t.Errorf("agent %s left its egress guard behind", a.NodeName)
+	}
 	_ = os.RemoveAll(a.Dir)
 }
 
