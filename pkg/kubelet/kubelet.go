@@ -235,6 +235,7 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 	}
 	go kl.relist(ctx)
 	go newImageGC(kl).run(ctx)
+	go kl.runLogRotation(ctx)
 	<-ctx.Done()
 	kl.workers.wait()
 	return nil
