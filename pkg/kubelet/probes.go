@@ -223,7 +223,7 @@ func (m *probeManager) run(ctx context.Context, k probeKey, pod *v1.Pod, c *v1.C
 	}
 	ticker := time.NewTicker(period)
 	defer ticker.Stop()
-	okRun, failRun := int32(0), int32(0)
+	counter := probeCounter{success: success, failure: failure}
 	for {
 		waitStartup := k.kind != probeStartup && c.StartupProbe != nil && !m.started(k.uid, c, &cs)
 		if !waitStartup {
@@ -231,15 +231,12 @@ func (m *probeManager) run(ctx context.Context, k probeKey, pod *v1.Pod, c *v1.C
 			if ctx.Err() != nil {
 				return
 			}
-			if ok {
-				okRun, failRun = okRun+1, 0
-			} else {
-				okRun, failRun = 0, failRun+1
-				kind := string(k.kind)
-				m.kl.recorder.Eventf(containerRef(pod, c), v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", kind, msg)
+			if !ok {
+				m.kl.recorder.Eventf(containerRef(pod, c), v1.EventTypeWarning, "Unhealthy", "%s probe failed: %s", string(k.kind), msg)
 			}
+			result, decided := counter.observe(ok)
 			switch {
-			case ok && okRun >= success:
+			case decided && result:
 				m.set(k, probeResult{containerID: cs.ID, success: true}, true)
 				if k.kind == probeStartup {
 					// A started container is probed no more for startup; the
@@ -247,7 +244,7 @@ func (m *probeManager) run(ctx context.Context, k probeKey, pod *v1.Pod, c *v1.C
 					m.kl.workers.wake(ctx, k.uid, false)
 					return
 				}
-			case !ok && failRun >= failure:
+			case decided && !result:
 				m.set(k, probeResult{containerID: cs.ID, success: false, message: msg}, true)
 				if k.kind != probeReadiness {
 					return // the worker kills and restarts the container
@@ -260,6 +257,25 @@ func (m *probeManager) run(ctx context.Context, k probeKey, pod *v1.Pod, c *v1.C
 		case <-ticker.C:
 		}
 	}
+}
+
+// probeCounter turns probe outcomes into a result: success after
+// successThreshold successes in a row, failure after failureThreshold
+// failures in a row.
+type probeCounter struct {
+	success, failure int32
+	okRun, failRun   int32
+}
+
+// observe records one outcome and reports the result once a threshold is
+// reached.
+func (c *probeCounter) observe(ok bool) (result, decided bool) {
+	if ok {
+		c.okRun, c.failRun = c.okRun+1, 0
+		return true, c.okRun >= c.success
+	}
+	c.okRun, c.failRun = 0, c.failRun+1
+	return false, c.failRun >= c.failure
 }
 
 // set records a result, waking the pod worker when it changed.
