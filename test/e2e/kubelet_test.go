@@ -400,7 +400,7 @@ spec:
 		pod := waitRunning(t, c, "stop", 20*time.Second)
 		netnsDir := filepath.Join(a.StateDir(), "io.containerd.grpc.v1.cri", "netns")
 		tasksDir := filepath.Join(a.StateDir(), "io.containerd.runtime.v2.task", "k8s.io")
-		cgroup := filepath.Join("/sys/fs/cgroup/memory", a.CgroupParent(), "pod"+string(pod.UID))
+		cgroup := filepath.Join(framework.CgroupRoot(), a.CgroupParent(), "pod"+string(pod.UID))
 		if _, err := os.Stat(cgroup); err != nil {
 			t.Fatalf("no pod cgroup while running: %v", err)
 		}

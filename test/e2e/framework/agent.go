@@ -166,7 +166,7 @@ func (a *Agent) Stop() {
 	a.cmd = nil
 	a.log.Close()
 	// Nothing of the node may stay on the host.
-	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", a.cgroups)); err == nil {
+	if _, err := os.Stat(filepath.Join(CgroupRoot(), a.cgroups)); err == nil {
 		a.t.Errorf("agent %s left its pod cgroups behind (/sys/fs/cgroup/*/%s)", a.NodeName, a.cgroups)
 	}
 	if exec.Command("ip", "link", "show", a.Bridge).Run() == nil {
@@ -220,6 +220,15 @@ func (a *Agent) Tail() string {
 		lines = lines[len(lines)-40:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// CgroupRoot is where pod cgroups show: the memory hierarchy with cgroup
+// v1, the unified hierarchy with v2.
+func CgroupRoot() string {
+	if _, err := os.Stat("/sys/fs/cgroup/memory"); err == nil {
+		return "/sys/fs/cgroup/memory"
+	}
+	return "/sys/fs/cgroup"
 }
 
 // CPUSeconds is the CPU time (user+system) the agent and its containerd
