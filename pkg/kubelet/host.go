@@ -244,3 +244,72 @@ func nodeMemory() (total, avail uint64, ok bool) {
 	}
 	return total, avail, total > 0
 }
+
+// ResourceMetrics is /metrics/resource, what metrics-server scrapes: node,
+// pod and container CPU and working-set memory, with timestamps.
+func (kl *Kubelet) ResourceMetrics(ctx context.Context, w http.ResponseWriter) {
+	now := time.Now()
+	ts := now.UnixMilli()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# HELP node_cpu_usage_seconds_total Cumulative cpu time consumed by the node in core-seconds")
+	fmt.Fprintln(w, "# TYPE node_cpu_usage_seconds_total counter")
+	if cpu, ok := nodeCPUNanos(); ok {
+		fmt.Fprintf(w, "node_cpu_usage_seconds_total %g %d\n", float64(cpu)/1e9, ts)
+	}
+	fmt.Fprintln(w, "# HELP node_memory_working_set_bytes Current working set of the node in bytes")
+	fmt.Fprintln(w, "# TYPE node_memory_working_set_bytes gauge")
+	if total, avail, ok := nodeMemory(); ok {
+		fmt.Fprintf(w, "node_memory_working_set_bytes %d %d\n", total-avail, ts)
+	}
+	stats, err := kl.runtime.ListContainerStats(ctx, nil)
+	scrapeError := 0
+	if err != nil {
+		scrapeError = 1
+	}
+	containers, _ := kl.runtime.ListContainers(ctx, &runtimeapi.ContainerFilter{State: &runtimeapi.ContainerStateValue{State: runtimeapi.ContainerState_CONTAINER_RUNNING}})
+	byID := map[string]*runtimeapi.Container{}
+	for _, c := range containers {
+		byID[c.Id] = c
+	}
+	type podKey struct{ ns, name string }
+	podCPU, podMem := map[podKey]float64{}, map[podKey]float64{}
+	var cpuLines, memLines, startLines []string
+	for _, s := range stats {
+		c := byID[s.GetAttributes().GetId()]
+		if c == nil {
+			continue
+		}
+		labels := fmt.Sprintf("container=%q,namespace=%q,pod=%q", c.Labels[labelContainerName], c.Labels[labelPodNamespace], c.Labels[labelPodName])
+		k := podKey{c.Labels[labelPodNamespace], c.Labels[labelPodName]}
+		if s.Cpu != nil && s.Cpu.UsageCoreNanoSeconds != nil {
+			v := float64(s.Cpu.UsageCoreNanoSeconds.Value) / 1e9
+			cpuLines = append(cpuLines, fmt.Sprintf("container_cpu_usage_seconds_total{%s} %g %d", labels, v, ts))
+			podCPU[k] += v
+		}
+		if s.Memory != nil && s.Memory.WorkingSetBytes != nil {
+			v := float64(s.Memory.WorkingSetBytes.Value)
+			memLines = append(memLines, fmt.Sprintf("container_memory_working_set_bytes{%s} %g %d", labels, v, ts))
+			podMem[k] += v
+		}
+		startLines = append(startLines, fmt.Sprintf("container_start_time_seconds{%s} %g %d", labels, float64(c.CreatedAt)/1e9, ts))
+	}
+	section := func(name, help, kind string, lines []string) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+		for _, l := range lines {
+			fmt.Fprintln(w, l)
+		}
+	}
+	section("container_cpu_usage_seconds_total", "Cumulative cpu time consumed by the container in core-seconds", "counter", cpuLines)
+	section("container_memory_working_set_bytes", "Current working set of the container in bytes", "gauge", memLines)
+	section("container_start_time_seconds", "Start time of the container since unix epoch in seconds", "gauge", startLines)
+	var podCPULines, podMemLines []string
+	for k, v := range podCPU {
+		podCPULines = append(podCPULines, fmt.Sprintf("pod_cpu_usage_seconds_total{namespace=%q,pod=%q} %g %d", k.ns, k.name, v, ts))
+	}
+	for k, v := range podMem {
+		podMemLines = append(podMemLines, fmt.Sprintf("pod_memory_working_set_bytes{namespace=%q,pod=%q} %g %d", k.ns, k.name, v, ts))
+	}
+	section("pod_cpu_usage_seconds_total", "Cumulative cpu time consumed by the pod in core-seconds", "counter", podCPULines)
+	section("pod_memory_working_set_bytes", "Current working set of the pod in bytes", "gauge", podMemLines)
+	section("resource_scrape_error", "1 if there was an error while getting container metrics, 0 otherwise", "gauge", []string{fmt.Sprintf("resource_scrape_error %d", scrapeError)})
+}

@@ -49,6 +49,8 @@ type Host interface {
 	Stats(ctx context.Context) (any, error)
 	// CadvisorMetrics writes container metrics in Prometheus text format.
 	CadvisorMetrics(ctx context.Context, w http.ResponseWriter)
+	// ResourceMetrics writes /metrics/resource (what metrics-server reads).
+	ResourceMetrics(ctx context.Context, w http.ResponseWriter)
 	// Metrics serves the kubelet's own metrics.
 	Metrics() http.Handler
 }
@@ -147,7 +149,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.Handle("/metrics", s.host.Metrics())
 	mux.HandleFunc("/metrics/cadvisor", func(w http.ResponseWriter, r *http.Request) { s.host.CadvisorMetrics(r.Context(), w) })
-	mux.HandleFunc("/metrics/resource", func(w http.ResponseWriter, r *http.Request) { s.host.CadvisorMetrics(r.Context(), w) })
+	mux.HandleFunc("/metrics/resource", func(w http.ResponseWriter, r *http.Request) { s.host.ResourceMetrics(r.Context(), w) })
 	mux.HandleFunc("/stats/summary", s.stats)
 	mux.HandleFunc("/pods", s.pods)
 	mux.HandleFunc("/containerLogs/", s.containerLogs)
