@@ -49,8 +49,8 @@ codegen:
 	hack/update-codegen.sh
 
 ## run: build and run a single-node cluster in the foreground
-run: build
-	$(BIN) server --data-dir $(DATA_DIR)
+run: build images
+	$(BIN) server --data-dir $(DATA_DIR) --images-dir _output/images
 
 ## up: install what is missing, build, start a cluster in the background
 up:

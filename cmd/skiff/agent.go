@@ -48,7 +48,7 @@ func addAgentFlags(fs *pflag.FlagSet, o *agent.Options) {
 	fs.StringVar(&o.Bridge, "bridge", o.Bridge, "Name of the pods' Linux bridge.")
 	fs.StringVar(&o.CgroupParent, "cgroup-parent", o.CgroupParent, "cgroupfs parent of pod cgroups.")
 	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "HTTPS port of the kubelet (logs, exec, attach, port-forward, stats).")
-	fs.StringSliceVar(&o.ImagesDirs, "images-dir", o.ImagesDirs, "Directories of image tars to import at start (hack/images/build.sh makes pause and busybox).")
+	fs.StringSliceVar(&o.ImagesDirs, "images-dir", o.ImagesDirs, "Directories of image tars to import at start, besides DATA-DIR/agent/images (hack/images/build.sh makes pause and busybox).")
 	fs.StringVar(&o.ContainerdBinary, "containerd", o.ContainerdBinary, "containerd executable.")
 	fs.StringVar(&o.RuncBinary, "runc", o.RuncBinary, "runc executable.")
 	fs.StringVar(&o.CNIBinDir, "cni-bin-dir", o.CNIBinDir, "Directory of the CNI plugins.")

@@ -180,7 +180,13 @@ func Run(ctx context.Context, o *Options) error {
 	case <-ctx.Done():
 		return nil
 	}
-	if err := importImages(ctx, sup.Socket(), o.ImagesDirs, o.SandboxImage); err != nil {
+	// DATA-DIR/agent/images is always searched too (airgap images dropped
+	// there are imported at the next start).
+	imagesDirs := append([]string{filepath.Join(dir, "images")}, o.ImagesDirs...)
+	if err := os.MkdirAll(imagesDirs[0], 0o755); err != nil {
+		return err
+	}
+	if err := importImages(ctx, sup.Socket(), imagesDirs, o.SandboxImage); err != nil {
 		return err
 	}
 	endpoint := "unix://" + sup.Socket()
@@ -282,7 +288,7 @@ func importImages(ctx context.Context, socket string, dirs []string, sandboxImag
 		}
 	}
 	if !have[image.NormalizeName(sandboxImage)] {
-		return fmt.Errorf("sandbox image %s is not imported: build it with hack/images/build.sh and pass its directory with --images-dir (or run `skiff image import`)", sandboxImage)
+		return fmt.Errorf("sandbox image %s is not imported: build it with hack/images/build.sh (make images) and pass its directory with --images-dir, put the tars in %s, or run `skiff image import`", sandboxImage, dirs[0])
 	}
 	return nil
 }
