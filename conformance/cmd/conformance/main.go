@@ -1,0 +1,363 @@
+// Command conformance runs the upstream e2e.test against a cluster and
+// summarises the result against the official v1.37 conformance list.
+//
+//	conformance preflight [-kubeconfig F]
+//	conformance run -e2e BIN -out DIR [-focus RE] [-skip RE] [-nodes N] ... [-- E2E_FLAGS...]
+//	conformance summarize -junit FILE [-baseline YAML] [-classes TSV] [-o FILE]
+//
+// conformance/hack/run.sh is the usual entry point (make conformance).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-project/skiff/conformance/internal/progress"
+	"github.com/skiff-project/skiff/conformance/internal/report"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "preflight":
+		err = cmdPreflight(os.Args[2:])
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "summarize":
+		err = cmdSummarize(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintf(os.Stderr, "[conformance] ERROR: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a code, without printing anything more.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: conformance preflight|run|summarize [flags]; see -h of each")
+	os.Exit(2)
+}
+
+// ---- preflight ----------------------------------------------------------
+
+func cmdPreflight(args []string) error {
+	fs := flag.NewFlagSet("preflight", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster under test")
+	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the API server")
+	_ = fs.Parse(args)
+	return preflight(*kubeconfig, *timeout, os.Stderr)
+}
+
+// preflight checks that the API server answers /version and reports the nodes,
+// so that a run against a stopped server ends at once with a clear error
+// instead of e2e.test retrying for many minutes.
+func preflight(kubeconfig string, timeout time.Duration, log io.Writer) error {
+	if kubeconfig == "" {
+		return errors.New("KUBECONFIG is not set: start a cluster (make up, then export KUBECONFIG=/var/lib/skiff/admin.kubeconfig) or point KUBECONFIG at a running one")
+	}
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return fmt.Errorf("kubeconfig %s: %w (start the cluster first, or fix KUBECONFIG)", kubeconfig, err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = timeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return fmt.Errorf("API server %s (from %s) is not reachable: %v\n"+
+			"  start the cluster (make up) or point KUBECONFIG at a running one; nothing was run", cfg.Host, kubeconfig, err)
+	}
+	fmt.Fprintf(log, "[conformance] API server %s is up, version %s\n", cfg.Host, v.GitVersion)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		fmt.Fprintf(log, "[conformance] WARNING: cannot list nodes (%v): tests that run pods will fail\n", err)
+		return nil
+	}
+	ready := 0
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == v1.NodeReady && c.Status == v1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	fmt.Fprintf(log, "[conformance] nodes: %d, ready: %d\n", len(nodes.Items), ready)
+	if ready == 0 {
+		fmt.Fprintln(log, "[conformance] WARNING: no ready node: only api-only tests can pass")
+	}
+	return nil
+}
+
+// ---- run ----------------------------------------------------------------
+
+type runOptions struct {
+	e2e, ginkgo, kubeconfig, focus, skip, out string
+	baseline, classes                         string
+	nodes                                     int
+	timeout, nodeSchedulableTimeout           time.Duration
+	verbose                                   bool
+	extra                                     []string
+}
+
+func cmdRun(args []string) error {
+	var o runOptions
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	fs.StringVar(&o.e2e, "e2e", "_output/conformance/bin/e2e.test", "path of e2e.test")
+	fs.StringVar(&o.ginkgo, "ginkgo", "_output/conformance/bin/ginkgo", "path of the ginkgo CLI (used when -nodes > 1)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster under test")
+	fs.StringVar(&o.focus, "focus", `\[Conformance\]`, "ginkgo focus regexp")
+	fs.StringVar(&o.skip, "skip", "", "ginkgo skip regexp")
+	fs.StringVar(&o.out, "out", "_output/conformance", "directory for junit_01.xml, e2e.log and summary.txt")
+	fs.StringVar(&o.baseline, "baseline", "conformance/testdata/conformance-1.37.yaml", "official conformance list")
+	fs.StringVar(&o.classes, "classes", "conformance/testdata/conformance-1.37.tsv", "codename -> class TSV")
+	fs.IntVar(&o.nodes, "nodes", 1, "parallel ginkgo processes ([Serial] specs still run alone, at the end)")
+	fs.DurationVar(&o.timeout, "timeout", 6*time.Hour, "suite timeout (ginkgo --timeout); the run is killed 10m after it")
+	fs.DurationVar(&o.nodeSchedulableTimeout, "node-schedulable-timeout", 5*time.Minute, "how long e2e.test waits for nodes to be schedulable before the suite")
+	fs.BoolVar(&o.verbose, "v", false, "also copy e2e.test's output to the screen")
+	_ = fs.Parse(args)
+	o.extra = fs.Args()
+	return run(o)
+}
+
+func run(o runOptions) error {
+	for _, p := range []string{o.e2e, o.baseline, o.classes} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w (build it with conformance/hack/build.sh)", err)
+		}
+	}
+	if o.nodes > 1 {
+		if _, err := os.Stat(o.ginkgo); err != nil {
+			return fmt.Errorf("-nodes %d needs the ginkgo CLI: %w (conformance/hack/build.sh ginkgo)", o.nodes, err)
+		}
+	}
+	if err := preflight(o.kubeconfig, 10*time.Second, os.Stderr); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("creating output directory: %w", err)
+	}
+	junit := filepath.Join(o.out, "junit_01.xml")
+	_ = os.Remove(junit) // never summarise a previous run's report
+
+	tracker := progress.NewTracker(os.Stdout)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listening for progress reports: %w", err)
+	}
+	srv := &http.Server{Handler: tracker, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	progressURL := "http://" + ln.Addr().String() + "/progress"
+
+	e2eFlags := []string{
+		"--kubeconfig=" + o.kubeconfig,
+		"--provider=skeleton",
+		"--report-dir=" + o.out,
+		"--progress-report-url=" + progressURL,
+		"--dump-logs-on-failure=false",
+		"--node-schedulable-timeout=" + o.nodeSchedulableTimeout.String(),
+		"--e2e-output-dir=" + filepath.Join(o.out, "e2e-output"),
+	}
+	e2eFlags = append(e2eFlags, o.extra...)
+	var cmd *exec.Cmd
+	if o.nodes > 1 {
+		gargs := []string{
+			"--nodes=" + fmt.Sprint(o.nodes),
+			"--focus=" + o.focus,
+			"--flake-attempts=1",
+			"--timeout=" + o.timeout.String(),
+			"--no-color",
+			"--output-interceptor-mode=none",
+		}
+		if o.skip != "" {
+			gargs = append(gargs, "--skip="+o.skip)
+		}
+		gargs = append(gargs, o.e2e, "--")
+		cmd = exec.Command(o.ginkgo, append(gargs, e2eFlags...)...)
+	} else {
+		args := []string{
+			"--ginkgo.focus=" + o.focus,
+			"--ginkgo.flake-attempts=1",
+			"--ginkgo.timeout=" + o.timeout.String(),
+			"--ginkgo.no-color",
+			"--ginkgo.v",
+		}
+		if o.skip != "" {
+			args = append(args, "--ginkgo.skip="+o.skip)
+		}
+		cmd = exec.Command(o.e2e, append(args, e2eFlags...)...)
+	}
+	logPath := filepath.Join(o.out, "e2e.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", logPath, err)
+	}
+	defer logf.Close()
+	var sink io.Writer = logf
+	if o.verbose {
+		sink = io.MultiWriter(logf, os.Stdout)
+	}
+	cmd.Stdout, cmd.Stderr = sink, sink
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	fmt.Fprintf(os.Stderr, "[conformance] running: %s\n", strings.Join(quoteArgs(cmd.Args), " "))
+	fmt.Fprintf(os.Stderr, "[conformance] e2e.test output: %s\n", logPath)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	hardStop := time.After(o.timeout + 10*time.Minute)
+	interrupted := 0
+	var waitErr error
+loop:
+	for {
+		select {
+		case waitErr = <-done:
+			break loop
+		case <-tick.C:
+			tracker.Tick(2 * time.Minute)
+		case s := <-sigs:
+			interrupted++
+			if interrupted == 1 {
+				fmt.Fprintf(os.Stderr, "[conformance] %v: interrupting e2e.test (it writes its report); again to kill it\n", s)
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			} else {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		case <-hardStop:
+			fmt.Fprintf(os.Stderr, "[conformance] e2e.test ran past its %s timeout by 10m: killing it\n", o.timeout)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	wall := time.Since(start).Round(time.Second)
+	// Progress posts are asynchronous; give the last ones a moment.
+	time.Sleep(500 * time.Millisecond)
+
+	summaryPath := filepath.Join(o.out, "summary.txt")
+	var sumErr error
+	if _, err := os.Stat(junit); err != nil {
+		sumErr = fmt.Errorf("e2e.test wrote no %s (%v); last lines of %s:\n%s", junit, waitErr, logPath, tail(logPath, 15))
+		done, failed, total := tracker.Counts()
+		fmt.Fprintf(os.Stderr, "[conformance] progress before it ended: %d/%d done, %d failed\n", done, total, failed)
+	} else {
+		sumErr = writeSummary(junit, o.baseline, o.classes, summaryPath, wall, os.Stdout)
+	}
+	if sumErr != nil {
+		return sumErr
+	}
+	if waitErr != nil {
+		fmt.Fprintf(os.Stderr, "[conformance] e2e.test: %v (wall time %s); summary: %s, log: %s\n", waitErr, wall, summaryPath, logPath)
+		return exitError(1)
+	}
+	fmt.Fprintf(os.Stderr, "[conformance] all selected tests passed (wall time %s); summary: %s\n", wall, summaryPath)
+	return nil
+}
+
+func quoteArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, ` \[]*?$'"`) {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(cannot read: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// ---- summarize ----------------------------------------------------------
+
+func cmdSummarize(args []string) error {
+	fs := flag.NewFlagSet("summarize", flag.ExitOnError)
+	junit := fs.String("junit", "_output/conformance/junit_01.xml", "JUnit report written by e2e.test --report-dir")
+	baseline := fs.String("baseline", "conformance/testdata/conformance-1.37.yaml", "official conformance list")
+	classes := fs.String("classes", "conformance/testdata/conformance-1.37.tsv", "codename -> class TSV")
+	out := fs.String("o", "", "also write the summary to this file")
+	_ = fs.Parse(args)
+	return writeSummary(*junit, *baseline, *classes, *out, 0, os.Stdout)
+}
+
+func writeSummary(junit, baseline, classes, out string, wall time.Duration, screen io.Writer) error {
+	results, err := report.ReadJUnitFile(junit)
+	if err != nil {
+		return err
+	}
+	tests, err := report.ReadBaseline(baseline)
+	if err != nil {
+		return err
+	}
+	cls, err := report.ReadClasses(classes)
+	if err != nil {
+		return err
+	}
+	s := report.Summarize(results, tests, cls)
+	var b strings.Builder
+	if wall > 0 {
+		fmt.Fprintf(&b, "Wall time: %s\n", wall)
+	}
+	if err := s.Write(&b); err != nil {
+		return fmt.Errorf("formatting summary: %w", err)
+	}
+	fmt.Fprint(screen, b.String())
+	if out != "" {
+		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
+			return fmt.Errorf("writing summary: %w", err)
+		}
+	}
+	return nil
+}
