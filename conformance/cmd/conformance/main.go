@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -144,6 +145,7 @@ func cmdRun(args []string) error {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster under test")
 	fs.StringVar(&o.focus, "focus", `\[Conformance\]`, "ginkgo focus regexp")
 	fs.StringVar(&o.skip, "skip", "", "ginkgo skip regexp")
+	focusFile := fs.String("focus-file", "", "file of test names, one a line (# comments): focus on exactly these, instead of -focus")
 	fs.StringVar(&o.out, "out", "_output/conformance", "directory for junit_01.xml, e2e.log and summary.txt")
 	fs.StringVar(&o.baseline, "baseline", "conformance/testdata/conformance-1.37.yaml", "official conformance list")
 	fs.StringVar(&o.classes, "classes", "conformance/testdata/conformance-1.37.tsv", "codename -> class TSV")
@@ -153,6 +155,14 @@ func cmdRun(args []string) error {
 	fs.BoolVar(&o.verbose, "v", false, "also copy e2e.test's output to the screen")
 	_ = fs.Parse(args)
 	o.extra = fs.Args()
+	if *focusFile != "" {
+		re, n, err := focusFromFile(*focusFile)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "[conformance] focus: %d tests from %s\n", n, *focusFile)
+		o.focus = re
+	}
 	return run(o)
 }
 
@@ -295,6 +305,27 @@ loop:
 	}
 	fmt.Fprintf(os.Stderr, "[conformance] all selected tests passed (wall time %s); summary: %s\n", wall, summaryPath)
 	return nil
+}
+
+// focusFromFile turns a list of test names into one anchored regexp.
+func focusFromFile(path string) (string, int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("reading focus file: %w", err)
+	}
+	var alts []string
+	for _, l := range strings.Split(string(data), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		alts = append(alts, regexp.QuoteMeta(l))
+	}
+	if len(alts) == 0 {
+		return "", 0, fmt.Errorf("focus file %s names no test", path)
+	}
+	// ginkgo matches focus against "<suite description> <spec text>".
+	return `(?:^|\s)(?:` + strings.Join(alts, "|") + `)$`, len(alts), nil
 }
 
 func quoteArgs(args []string) []string {
