@@ -14,6 +14,7 @@ import (
 
 	_ "k8s.io/component-base/version"
 	_ "k8s.io/klog/v2"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/test/conformance/testdata"
 	_ "k8s.io/kubernetes/test/e2e"
 	_ "k8s.io/kubernetes/test/e2e/apimachinery"

@@ -2,6 +2,7 @@
 # Build the upstream conformance binaries into _output/conformance/bin/:
 #   e2e.test         k8s.io/kubernetes/test/e2e, as upstream builds it
 #   ginkgo           the ginkgo v2 CLI from the module graph (parallel runs)
+#   kubectl          k8s.io/kubernetes/cmd/kubectl v1.37.2 (the kubectl tests run it)
 #   agnhost          test/images/agnhost (also the base of kitten/nautilus)
 #   nnp              test/images/nonewprivs
 #   sample-apiserver k8s.io/sample-apiserver (the Aggregator test's image)
@@ -37,6 +38,7 @@ build_one() {
   case "$name" in
     e2e.test) "$GO" test -c "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/kubernetes/test/e2e ;;
     ginkgo) "$GO" build "${GOFLAGS_BUILD[@]}" -o "$out.tmp" github.com/onsi/ginkgo/v2/ginkgo ;;
+    kubectl) "$GO" build "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/kubernetes/cmd/kubectl ;;
     agnhost) "$GO" build "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/kubernetes/test/images/agnhost ;;
     nnp) "$GO" build "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/kubernetes/test/images/nonewprivs ;;
     sample-apiserver) "$GO" build "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/sample-apiserver ;;
@@ -48,6 +50,6 @@ build_one() {
   log "$name: built in $((SECONDS - t0))s"
 }
 
-ALL="e2e.test ginkgo agnhost nnp sample-apiserver etcd pause"
+ALL="e2e.test ginkgo kubectl agnhost nnp sample-apiserver etcd pause"
 if [ $# -eq 0 ]; then set -- $ALL; fi
 for b in "$@"; do build_one "$b"; done

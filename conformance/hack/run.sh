@@ -82,9 +82,9 @@ fi
 
 # 3. Binaries and images (each skipped when up to date).
 if [ "$NODES" -gt 1 ]; then
-  "$CONF_DIR/hack/build.sh" e2e.test ginkgo
+  "$CONF_DIR/hack/build.sh" e2e.test kubectl ginkgo
 else
-  "$CONF_DIR/hack/build.sh" e2e.test
+  "$CONF_DIR/hack/build.sh" e2e.test kubectl
 fi
 if [ "$SKIP_IMAGES" != 1 ]; then
   "$CONF_DIR/hack/build.sh" agnhost nnp sample-apiserver etcd pause
@@ -108,7 +108,7 @@ if [ "$SKIP_IMAGES" != 1 ]; then
 fi
 
 # 4. Run.
-args=(-e2e "$BIN_DIR/e2e.test" -ginkgo "$BIN_DIR/ginkgo" -kubeconfig "$KUBECONFIG"
+args=(-e2e "$BIN_DIR/e2e.test" -ginkgo "$BIN_DIR/ginkgo" -kubectl "$BIN_DIR/kubectl" -kubeconfig "$KUBECONFIG"
   -out "$OUT_DIR" -nodes "$NODES" -timeout "$TIMEOUT"
   -baseline "$CONF_DIR/testdata/conformance-1.37.yaml" -classes "$CONF_DIR/testdata/conformance-1.37.tsv")
 if [ "$QUICK" = 1 ]; then

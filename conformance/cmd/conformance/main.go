@@ -129,12 +129,12 @@ func preflight(kubeconfig string, timeout time.Duration, log io.Writer) error {
 // ---- run ----------------------------------------------------------------
 
 type runOptions struct {
-	e2e, ginkgo, kubeconfig, focus, skip, out string
-	baseline, classes                         string
-	nodes                                     int
-	timeout, nodeSchedulableTimeout           time.Duration
-	verbose                                   bool
-	extra                                     []string
+	e2e, ginkgo, kubectl, kubeconfig, focus, skip, out string
+	baseline, classes                                  string
+	nodes                                              int
+	timeout, nodeSchedulableTimeout                    time.Duration
+	verbose                                            bool
+	extra                                              []string
 }
 
 func cmdRun(args []string) error {
@@ -142,6 +142,7 @@ func cmdRun(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	fs.StringVar(&o.e2e, "e2e", "_output/conformance/bin/e2e.test", "path of e2e.test")
 	fs.StringVar(&o.ginkgo, "ginkgo", "_output/conformance/bin/ginkgo", "path of the ginkgo CLI (used when -nodes > 1)")
+	fs.StringVar(&o.kubectl, "kubectl", "_output/conformance/bin/kubectl", "kubectl the kubectl tests run (v1.37.2, built by build.sh)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster under test")
 	fs.StringVar(&o.focus, "focus", `\[Conformance\]`, "ginkgo focus regexp")
 	fs.StringVar(&o.skip, "skip", "", "ginkgo skip regexp")
@@ -167,7 +168,7 @@ func cmdRun(args []string) error {
 }
 
 func run(o runOptions) error {
-	for _, p := range []string{o.e2e, o.baseline, o.classes} {
+	for _, p := range []string{o.e2e, o.kubectl, o.baseline, o.classes} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("%w (build it with conformance/hack/build.sh)", err)
 		}
@@ -198,6 +199,7 @@ func run(o runOptions) error {
 
 	e2eFlags := []string{
 		"--kubeconfig=" + o.kubeconfig,
+		"--kubectl-path=" + absPath(o.kubectl),
 		"--provider=skeleton",
 		"--report-dir=" + o.out,
 		"--progress-report-url=" + progressURL,
@@ -326,6 +328,13 @@ func focusFromFile(path string) (string, int, error) {
 	}
 	// ginkgo matches focus against "<suite description> <spec text>".
 	return `(?:^|\s)(?:` + strings.Join(alts, "|") + `)$`, len(alts), nil
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 func quoteArgs(args []string) []string {

@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestFocusFromFile(t *testing.T) {
@@ -52,5 +54,37 @@ func TestPreflightWithoutKubeconfig(t *testing.T) {
 	}
 	if err := preflight(filepath.Join(t.TempDir(), "missing"), 0, os.Stderr); err == nil {
 		t.Fatal("want an error for a missing kubeconfig")
+	}
+}
+
+// A kubeconfig whose server is down must fail at once, not hang.
+func TestPreflightStoppedServer(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	cfg := `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: x}
+contexts:
+- name: c
+  context: {cluster: c, user: u}
+current-context: c
+`
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := preflight(kc, 5*time.Second, os.Stderr)
+	if err == nil {
+		t.Fatal("want an error for a stopped server")
+	}
+	if !strings.Contains(err.Error(), "not reachable") {
+		t.Errorf("error %q should say the server is not reachable", err)
+	}
+	if d := time.Since(start); d > 6*time.Second {
+		t.Errorf("preflight took %s", d)
 	}
 }
