@@ -188,7 +188,7 @@ agnhost_rootfs() {
   local r=$1
   need_bin agnhost
   base_etc "$r"
-  deb_install "$r" bash curl netcat-openbsd bind9-dnsutils bind9-host iproute2 iperf socat util-linux ca-certificates
+  deb_install "$r" bash curl netcat-openbsd bind9-dnsutils bind9-host iproute2 iperf socat util-linux libc-bin ca-certificates
   # what the packages' maintainer scripts would have linked
   ln -sf nc.openbsd "$r/bin/nc"
   mkdir -p "$r/usr/local/bin"
