@@ -1,13 +1,15 @@
 package main
 
 import (
-	"fmt"
+	"context"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/apiserver"
+	"github.com/skiff-project/skiff/pkg/controllermanager"
 )
 
 func newAPIServerCommand() *cobra.Command {
@@ -20,7 +22,7 @@ func newAPIServerCommand() *cobra.Command {
 			if errs := o.Validate(); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
-			return apiserver.Run(genericapiserver.SetupSignalContext(), o)
+			return apiserver.Run(genericapiserver.SetupSignalContext(), o, nil)
 		},
 	}
 	o.AddFlags(cmd.Flags())
@@ -29,7 +31,9 @@ func newAPIServerCommand() *cobra.Command {
 
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
+	cm := controllermanager.NewOptions()
 	var disableAgent bool
+	var disabled []string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control plane: API server, etcd, controllers, scheduler (and a node agent)",
@@ -38,13 +42,45 @@ func newServerCommand() *cobra.Command {
 			if errs := o.Validate(); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
-			if !disableAgent {
-				fmt.Fprintln(cmd.ErrOrStderr(), "skiff: the node agent is not built yet; running the control plane only (as with --disable-agent)")
+			controllers := controllermanager.NewControllers()
+			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
+				return utilerrors.NewAggregate(errs)
 			}
-			return apiserver.Run(genericapiserver.SetupSignalContext(), o)
+			if !disableAgent {
+				klog.InfoS("The node agent is not built yet; running the control plane only (as with --disable-agent)")
+			}
+			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
+			defer cancel()
+			runControllers := !contains(disabled, "controller-manager")
+			// The other roles talk to the API server like any client, with
+			// the admin kubeconfig it writes.
+			cm.Kubeconfig = o.KubeconfigPath()
+			return apiserver.Run(ctx, o, func() {
+				if runControllers {
+					go func() {
+						if err := controllermanager.Run(ctx, cm, controllers); err != nil {
+							klog.ErrorS(err, "Controller-manager stopped; stopping the server")
+							cancel()
+						}
+					}()
+				}
+			})
 		},
 	}
 	o.AddFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
+	fs := cmd.Flags()
+	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
+	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
+	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

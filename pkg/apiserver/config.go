@@ -43,6 +43,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/etcd"
 	"github.com/skiff-project/skiff/pkg/generated/openapi"
 	"github.com/skiff-project/skiff/pkg/pki"
+	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
 // Version is the Kubernetes version skiff's API implements.
@@ -70,9 +71,13 @@ type Config struct {
 	Aggregator *aggregatorapiserver.Config
 
 	etcdOptions *genericoptions.EtcdOptions
+	tls         certificates
 	// frontProxyClientCert/Key identify the aggregator to extension API
 	// servers (request-header authentication).
 	frontProxyClientCert, frontProxyClientKey string
+	// KubeletClientConfig reaches kubelets for pods' log, exec, attach and
+	// portforward.
+	KubeletClientConfig generic.KubeletClientConfig
 }
 
 // specialResourcePrefixes keep upstream's etcd key layout.
@@ -104,6 +109,13 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	// Pods and services are dialled by IP: their certificates cannot be
 	// verified by name.
 	c.ProxyTransport = utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}})
+	// Like upstream without --kubelet-certificate-authority, kubelets'
+	// serving certificates are not verified; client certificates for the
+	// kubelet's authentication come with the node work.
+	c.KubeletClientConfig = generic.KubeletClientConfig{
+		Port:      10250,
+		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}}),
+	}
 	c.AdvertiseAddress = o.AdvertiseAddress
 	if c.AdvertiseAddress == nil {
 		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
@@ -115,6 +127,7 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.tls = tls
 	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)

@@ -6,9 +6,12 @@ import (
 	"sort"
 
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
+	"k8s.io/client-go/kubernetes"
+	flowcontrolclient "k8s.io/client-go/kubernetes/typed/flowcontrol/v1"
 	restclient "k8s.io/client-go/rest"
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
@@ -24,6 +27,7 @@ import (
 	corerest "github.com/skiff-project/skiff/pkg/registry/core/rest"
 	discoveryrest "github.com/skiff-project/skiff/pkg/registry/discovery/rest"
 	eventsrest "github.com/skiff-project/skiff/pkg/registry/events/rest"
+	flowcontrolensurer "github.com/skiff-project/skiff/pkg/registry/flowcontrol/ensurer"
 	flowcontrolrest "github.com/skiff-project/skiff/pkg/registry/flowcontrol/rest"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 	networkingrest "github.com/skiff-project/skiff/pkg/registry/networking/rest"
@@ -107,8 +111,19 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		LoopbackClientConfig: c.Generic.LoopbackClientConfig,
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
+		APIAudiences:         c.Generic.Authentication.APIAudiences,
+		RuleResolver:         ruleResolver(c.Generic.Authorization.Authorizer),
 		ProxyTransport:       c.ProxyTransport,
+		KubeletClientConfig:  c.KubeletClientConfig,
 	}
+}
+
+// ruleResolver is the authorizer itself when it can list a user's rules.
+func ruleResolver(a authorizer.Authorizer) authorizer.RuleResolver {
+	if r, ok := a.(authorizer.RuleResolver); ok {
+		return r
+	}
+	return nil
 }
 
 // New creates the API server with every built-in group installed.
@@ -160,8 +175,31 @@ func (c CompletedConfig) New() (*Server, error) {
 		c.Informers.Start(ctx.Done())
 		return nil
 	})
+	generic.AddPostStartHookOrDie("priority-and-fairness-config-producer", func(ctx genericapiserver.PostStartHookContext) error {
+		client, err := flowcontrolclient.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return fmt.Errorf("priority and fairness ensurer client: %w", err)
+		}
+		return flowcontrolensurer.Run(ctx, client)
+	})
 	generic.AddPostStartHookOrDie("skiff-bootstrap-objects", func(ctx genericapiserver.PostStartHookContext) error {
-		return bootstrapObjects(ctx, ctx.LoopbackClientConfig)
+		client, err := kubernetes.NewForConfig(ctx.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		serviceIP, err := firstIP(c.ServiceIPRange)
+		if err != nil {
+			return err
+		}
+		b := &bootstrapper{
+			client:           client,
+			serviceIP:        serviceIP,
+			endpointIP:       c.AdvertiseAddress,
+			endpointPort:     int32(c.Options.SecurePort),
+			clientCAFile:     c.tls.caCert,
+			frontProxyCAFile: c.tls.frontProxyCA,
+		}
+		return b.run(ctx)
 	})
 
 	aggregator, err := newAggregator(c.aggregator, generic, extensions.Informers.Apiextensions().V1().CustomResourceDefinitions())

@@ -17,8 +17,9 @@ import (
 )
 
 // Run starts etcd (unless external), prepares certificates and serves the
-// API until ctx is cancelled. etcd stops last.
-func Run(ctx context.Context, o *Options) error {
+// API until ctx is cancelled; etcd stops last. ready, if not nil, is called
+// once the server answers /readyz.
+func Run(ctx context.Context, o *Options, ready func()) error {
 	start := time.Now()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -62,6 +63,9 @@ func Run(ctx context.Context, o *Options) error {
 		took := time.Since(start).Round(time.Millisecond)
 		klog.InfoS("API server ready", "url", o.localURL(), "kubeconfig", o.KubeconfigPath(), "took", took)
 		fmt.Fprintf(os.Stderr, "skiff: API server ready at %s after %s; export KUBECONFIG=%s\n", o.localURL(), took, o.KubeconfigPath())
+		if ready != nil {
+			ready()
+		}
 	})
 	return server.Run(runCtx)
 }

@@ -143,6 +143,7 @@ func AddToScheme(s *runtime.Scheme) error {
 			return err
 		}
 	}
+	addStoredShapeDefaults(s)
 	return addCrossTypeConversions(s)
 }
 

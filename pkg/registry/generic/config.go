@@ -33,10 +33,30 @@ type StorageConfig struct {
 	// Authenticator and Authorizer answer TokenReview and the access reviews.
 	Authenticator authenticator.Request
 	Authorizer    authorizer.Authorizer
+	// APIAudiences are the audiences a TokenReview checks when it names none.
+	APIAudiences authenticator.Audiences
+	// RuleResolver lists a user's rules for SelfSubjectRulesReview. Without
+	// one the review answers incomplete, as upstream does for authorizers
+	// that cannot list rules.
+	RuleResolver authorizer.RuleResolver
 
 	// ProxyTransport dials nodes, pods and services for the proxy, log,
 	// exec, attach and portforward subresources.
 	ProxyTransport http.RoundTripper
+
+	// KubeletClientConfig is how pods' log, exec, attach and portforward
+	// subresources reach the kubelet of the pod's node.
+	KubeletClientConfig KubeletClientConfig
+}
+
+// KubeletClientConfig is how the API server connects to kubelets.
+type KubeletClientConfig struct {
+	// Port is the kubelet port used when a node does not report
+	// status.daemonEndpoints.kubeletEndpoint.port (upstream's default is
+	// 10250).
+	Port int
+	// Transport dials kubelets over HTTPS.
+	Transport http.RoundTripper
 }
 
 // GroupStorage is the storage of one API group: version -> resource path

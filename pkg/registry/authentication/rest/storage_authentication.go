@@ -2,6 +2,8 @@
 package rest
 
 import (
+	"github.com/skiff-project/skiff/pkg/registry/authentication/selfsubjectreview"
+	"github.com/skiff-project/skiff/pkg/registry/authentication/tokenreview"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -9,8 +11,10 @@ import (
 const GroupName = "authentication.k8s.io"
 
 // NewStorage returns the storage of every resource of the group, by version
-// and resource path.
+// and resource path. Both resources are create-only and stored nowhere.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	return generic.GroupStorage{"v1": generic.VersionStorage{
+		"tokenreviews":       tokenreview.NewREST(c.Authenticator, c.APIAudiences),
+		"selfsubjectreviews": selfsubjectreview.NewREST(),
+	}}, nil
 }

@@ -2,6 +2,12 @@
 package rest
 
 import (
+	"fmt"
+
+	"github.com/skiff-project/skiff/pkg/registry/authorization/localsubjectaccessreview"
+	"github.com/skiff-project/skiff/pkg/registry/authorization/selfsubjectaccessreview"
+	"github.com/skiff-project/skiff/pkg/registry/authorization/selfsubjectrulesreview"
+	"github.com/skiff-project/skiff/pkg/registry/authorization/subjectaccessreview"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -9,8 +15,15 @@ import (
 const GroupName = "authorization.k8s.io"
 
 // NewStorage returns the storage of every resource of the group, by version
-// and resource path.
+// and resource path. All of them are create-only and stored nowhere.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	if c.Authorizer == nil {
+		return nil, fmt.Errorf("%s needs an authorizer", GroupName)
+	}
+	return generic.GroupStorage{"v1": generic.VersionStorage{
+		"subjectaccessreviews":      subjectaccessreview.NewREST(c.Authorizer),
+		"selfsubjectaccessreviews":  selfsubjectaccessreview.NewREST(c.Authorizer),
+		"localsubjectaccessreviews": localsubjectaccessreview.NewREST(c.Authorizer),
+		"selfsubjectrulesreviews":   selfsubjectrulesreview.NewREST(c.RuleResolver),
+	}}, nil
 }

@@ -5,7 +5,14 @@ import (
 	"fmt"
 
 	"github.com/skiff-project/skiff/pkg/registry/core/configmap"
+	"github.com/skiff-project/skiff/pkg/registry/core/event"
+	"github.com/skiff-project/skiff/pkg/registry/core/limitrange"
 	"github.com/skiff-project/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-project/skiff/pkg/registry/core/pod"
+	"github.com/skiff-project/skiff/pkg/registry/core/podtemplate"
+	"github.com/skiff-project/skiff/pkg/registry/core/resourcequota"
+	"github.com/skiff-project/skiff/pkg/registry/core/secret"
+	"github.com/skiff-project/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -30,6 +37,60 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 	v1["namespaces"] = ns.Namespace
 	v1["namespaces/status"] = ns.Status
 	v1["namespaces/finalize"] = ns.Finalize
+
+	pods, err := pod.NewStorage(c)
+	if err != nil {
+		return nil, fmt.Errorf("pods: %w", err)
+	}
+	v1["pods"] = pods.Pod
+	v1["pods/status"] = pods.Status
+	v1["pods/binding"] = pods.Binding
+	v1["bindings"] = pods.LegacyBinding
+	v1["pods/eviction"] = pods.Eviction
+	v1["pods/ephemeralcontainers"] = pods.EphemeralContainers
+	v1["pods/resize"] = pods.Resize
+	v1["pods/log"] = pods.Log
+	v1["pods/exec"] = pods.Exec
+	v1["pods/attach"] = pods.Attach
+	v1["pods/portforward"] = pods.PortForward
+	v1["pods/proxy"] = pods.Proxy
+
+	podTemplates, err := podtemplate.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("podtemplates: %w", err)
+	}
+	v1["podtemplates"] = podTemplates
+
+	events, err := event.NewREST(c.RESTOptionsGetter, c.EventTTL)
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	v1["events"] = events
+
+	limitRanges, err := limitrange.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("limitranges: %w", err)
+	}
+	v1["limitranges"] = limitRanges
+
+	quotas, err := resourcequota.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("resourcequotas: %w", err)
+	}
+	v1["resourcequotas"] = quotas.ResourceQuota
+	v1["resourcequotas/status"] = quotas.Status
+
+	secrets, err := secret.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
+	v1["secrets"] = secrets
+
+	serviceAccounts, err := serviceaccount.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("serviceaccounts: %w", err)
+	}
+	v1["serviceaccounts"] = serviceAccounts
 
 	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -2,6 +2,10 @@
 package rest
 
 import (
+	"fmt"
+
+	"github.com/skiff-project/skiff/pkg/registry/flowcontrol/flowschema"
+	"github.com/skiff-project/skiff/pkg/registry/flowcontrol/prioritylevelconfiguration"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -9,8 +13,23 @@ import (
 const GroupName = "flowcontrol.apiserver.k8s.io"
 
 // NewStorage returns the storage of every resource of the group, by version
-// and resource path.
+// and resource path. The bootstrap objects are kept by package ensurer.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	fs, err := flowschema.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("flowschemas: %w", err)
+	}
+	v1["flowschemas"] = fs.FlowSchema
+	v1["flowschemas/status"] = fs.Status
+
+	pl, err := prioritylevelconfiguration.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("prioritylevelconfigurations: %w", err)
+	}
+	v1["prioritylevelconfigurations"] = pl.PriorityLevelConfiguration
+	v1["prioritylevelconfigurations/status"] = pl.Status
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -2,7 +2,10 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/policy/poddisruptionbudget"
 )
 
 // GroupName is the API group this package serves.
@@ -11,6 +14,12 @@ const GroupName = "policy"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	pdbs, err := poddisruptionbudget.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("poddisruptionbudgets: %w", err)
+	}
+	return generic.GroupStorage{"v1": generic.VersionStorage{
+		"poddisruptionbudgets":        pdbs.PodDisruptionBudget,
+		"poddisruptionbudgets/status": pdbs.Status,
+	}}, nil
 }
