@@ -33,7 +33,11 @@ build_one() {
     log "$name: up to date ($out)"
     return
   fi
-  log "$name: building (this can take minutes; e2e.test ~10 min cold on 2 cores)"
+  if [ "$name" = e2e.test ]; then
+    log "$name: building (10 min or more cold on 2 cores)"
+  else
+    log "$name: building"
+  fi
   local t0=$SECONDS
   case "$name" in
     e2e.test) "$GO" test -c "${GOFLAGS_BUILD[@]}" -o "$out.tmp" k8s.io/kubernetes/test/e2e ;;

@@ -185,15 +185,31 @@ need_bin() {
 # agnhost: upstream is alpine + bind-tools curl netcat-openbsd iproute2 iperf
 # bash util-linux-misc socat + /agnhost (ENTRYPOINT /agnhost, CMD pause).
 agnhost_rootfs() {
+  local r=$1 base=$WORK/agnhost-base
+  # agnhost, agnhost-prev, kitten and nautilus share this rootfs: make it once per run.
+  if [ -z "${AGNHOST_BASE_DONE:-}" ]; then
+    rm -rf "$base"
+    mkdir -p "$base"
+    agnhost_base "$base"
+    AGNHOST_BASE_DONE=1
+  fi
+  cp -a "$base/." "$r/"
+}
+
+agnhost_base() {
   local r=$1
   need_bin agnhost
   base_etc "$r"
-  deb_install "$r" bash curl netcat-openbsd bind9-dnsutils bind9-host iproute2 iperf socat util-linux libc-bin ca-certificates
+  deb_install "$r" dash bash curl netcat-openbsd bind9-dnsutils bind9-host iproute2 iperf socat util-linux libc-bin ca-certificates
   # what the packages' maintainer scripts would have linked
   ln -sf nc.openbsd "$r/bin/nc"
   mkdir -p "$r/usr/local/bin"
   ln -sf /usr/bin/iperf "$r/usr/local/bin/iperf"
-  busybox_install "$r" # /bin/sh is busybox ash, as on alpine
+  busybox_install "$r"
+  # /bin/sh is dash, not busybox: Debian's busybox-static prefers its own
+  # applets inside its shell, so `nc` in an sh script would be busybox's nc
+  # rather than netcat-openbsd, whose flags the tests use.
+  ln -sf dash "$r/bin/sh"
   install -m 0755 "$BIN_DIR/agnhost" "$r/agnhost"
   ln -s agnhost "$r/agnhost-2"
   cp "$IMAGES_SRC/agnhost/porter/localhost.crt" "$IMAGES_SRC/agnhost/porter/localhost.key" "$r/"
@@ -378,6 +394,7 @@ EOF
 
 if [ $# -eq 0 ]; then set -- $ALL; fi
 rm -f "$IMG_DIR/images.txt.new"
+trap 'rm -rf "$WORK"' EXIT
 for n in "$@"; do build_image "$n"; done
 # images.txt lists every tar built so far (this run's plus earlier ones).
 { [ -f "$IMG_DIR/images.txt" ] && cat "$IMG_DIR/images.txt"; cat "$IMG_DIR/images.txt.new"; } |

@@ -327,6 +327,11 @@ func (c Counts) Ran() int { return c.Passed + c.Failed + c.Skipped }
 func (s Summary) Write(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	c := s.Conformance
+	for _, f := range s.SuiteErrors {
+		if strings.Contains(f.Name, "BeforeSuite") {
+			fmt.Fprintf(bw, "SUITE SETUP FAILED, so no test ran: %s: %s\n", f.Name, f.FirstLine)
+		}
+	}
 	fmt.Fprintf(bw, "Conformance v1.37: %d tests in the official list; ran %d: %d passed, %d failed, %d skipped; %d not run\n",
 		s.Baseline, c.Ran(), c.Passed, c.Failed, c.Skipped, c.NotRun)
 	if s.Other.Total > 0 {

@@ -114,6 +114,17 @@ func TestWrite(t *testing.T) {
 	}
 }
 
+func TestWriteSetupFailure(t *testing.T) {
+	s := Summarize([]Result{{Name: "", Leaf: "SynchronizedBeforeSuite", Outcome: Failed, FirstLine: "the server could not find the requested resource"}}, nil, nil)
+	var b strings.Builder
+	if err := s.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "SUITE SETUP FAILED, so no test ran: [SynchronizedBeforeSuite] : the server could not find the requested resource\n") {
+		t.Errorf("summary does not start with the setup failure:\n%s", b.String())
+	}
+}
+
 func TestSIGOf(t *testing.T) {
 	for in, want := range map[string]string{
 		"[sig-node] Pods x":           "sig-node",
