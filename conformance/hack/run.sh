@@ -39,13 +39,17 @@ RUNNER=$BIN_DIR/conformance
 # 2. A cluster. Fail fast when KUBECONFIG names a server that is down.
 CLUSTER_PID=""
 cleanup() {
+  trap '' PIPE # the screen may be a closed pipe (| head): stop the cluster regardless
   if [ -n "$CLUSTER_PID" ]; then
-    log "stopping the cluster started for this run (pid $CLUSTER_PID)"
     kill "$CLUSTER_PID" 2>/dev/null || true
+    log "stopping the cluster started for this run (pid $CLUSTER_PID)" 2>/dev/null || true
     wait "$CLUSTER_PID" 2>/dev/null || true
   fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP PIPE
 
 if [ -z "${KUBECONFIG:-}" ]; then
   [ "${START_CLUSTER:-1}" = 1 ] ||
@@ -69,13 +73,17 @@ if [ -z "${KUBECONFIG:-}" ]; then
   log "starting bin/skiff server --data-dir $CLUSTER_DIR --secure-port $port (log: $CLUSTER_DIR/skiff.log)"
   bin/skiff server --data-dir "$CLUSTER_DIR" --secure-port "$port" >"$CLUSTER_DIR/skiff.log" 2>&1 &
   CLUSTER_PID=$!
-  for _ in $(seq 1 600); do
-    grep -q "API server ready" "$CLUSTER_DIR/skiff.log" 2>/dev/null && break
-    kill -0 "$CLUSTER_PID" 2>/dev/null || { tail -20 "$CLUSTER_DIR/skiff.log" >&2; die "bin/skiff server exited; see $CLUSTER_DIR/skiff.log"; }
-    sleep 0.1
-  done
-  grep -q "API server ready" "$CLUSTER_DIR/skiff.log" || die "bin/skiff server not ready after 60 s; see $CLUSTER_DIR/skiff.log"
   export KUBECONFIG=$CLUSTER_DIR/admin.kubeconfig
+  up=0
+  for _ in $(seq 1 90); do
+    kill -0 "$CLUSTER_PID" 2>/dev/null || { tail -20 "$CLUSTER_DIR/skiff.log" >&2; die "bin/skiff server exited; see $CLUSTER_DIR/skiff.log"; }
+    if [ -f "$KUBECONFIG" ] && "$RUNNER" preflight --kubeconfig "$KUBECONFIG" --timeout 2s >/dev/null 2>&1; then
+      up=1
+      break
+    fi
+    sleep 1
+  done
+  [ "$up" = 1 ] || die "bin/skiff server does not answer after 90 s; see $CLUSTER_DIR/skiff.log"
   # ---- end HOOK(cluster) --------------------------------------------------
 fi
 "$RUNNER" preflight --kubeconfig "$KUBECONFIG"

@@ -250,7 +250,11 @@ func run(o runOptions) error {
 		sink = io.MultiWriter(logf, os.Stdout)
 	}
 	cmd.Stdout, cmd.Stderr = sink, sink
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group (a terminal's Ctrl-C reaches only us; we forward it),
+	// and e2e.test is told to stop if this runner dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// A closed screen (| head) must not kill the runner while e2e.test runs.
+	signal.Ignore(syscall.SIGPIPE)
 	fmt.Fprintf(os.Stderr, "[conformance] running: %s\n", strings.Join(quoteArgs(cmd.Args), " "))
 	fmt.Fprintf(os.Stderr, "[conformance] e2e.test output: %s\n", logPath)
 	start := time.Now()

@@ -157,3 +157,23 @@ func TestCheckedInBaselineMatchesClasses(t *testing.T) {
 		}
 	}
 }
+
+// A real report (e2e.test v1.37.2 against an API server that does not serve
+// nodes yet): the suite setup failed and no spec is listed at all.
+func TestRealSetupFailureReport(t *testing.T) {
+	res, err := ReadJUnitFile("testdata/junit-setup-failure.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := ReadBaseline("../../testdata/conformance-1.37.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(res, base, nil)
+	if s.Conformance.Ran() != 0 || s.Conformance.NotRun != 462 {
+		t.Errorf("counts %+v, want 462 not run", s.Conformance)
+	}
+	if len(s.SuiteErrors) != 1 || s.SuiteErrors[0].FirstLine != "the server could not find the requested resource" {
+		t.Errorf("suite errors %+v", s.SuiteErrors)
+	}
+}
