@@ -134,6 +134,10 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	c.Generic = gc
 	gc.EffectiveVersion = compatibility.NewEffectiveVersionFromString(Version, "", "")
 	gc.MaxRequestBodyBytes = o.MaxRequestBodyBytes
+	// On SIGTERM, close open watches within a short grace period instead of
+	// letting them hold the HTTP server's shutdown for a minute; clients
+	// re-establish them against the restarted server.
+	gc.ShutdownWatchTerminationGracePeriod = 2 * time.Second
 	gc.PublicAddress = c.AdvertiseAddress
 	gc.ExternalAddress = net.JoinHostPort(c.AdvertiseAddress.String(), fmt.Sprint(o.SecurePort))
 
@@ -228,7 +232,7 @@ type certificates struct {
 // service-account key.
 func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (certificates, error) {
 	dir := o.tlsDir()
-	ca, err := pki.LoadOrCreateCA(dir, "ca", "skiff-ca")
+	ca, err := pki.LoadOrCreateCA(dir, "ca", "skiff-ca") // at o.CACertPath()
 	if err != nil {
 		return certificates{}, err
 	}

@@ -28,7 +28,7 @@ func TestKillDuringConcurrentCreatesLosesNothing(t *testing.T) {
 	var (
 		mu        sync.Mutex
 		created   []string
-		started   atomic.Int32
+		succeeded atomic.Int32
 		wg        sync.WaitGroup
 		killAfter = make(chan struct{})
 	)
@@ -36,9 +36,6 @@ func TestKillDuringConcurrentCreatesLosesNothing(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if started.Add(1) == n/2 {
-				close(killAfter)
-			}
 			name := fmt.Sprintf("durable-%03d", i)
 			_, err := c.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": fmt.Sprint(i)},
@@ -47,11 +44,18 @@ func TestKillDuringConcurrentCreatesLosesNothing(t *testing.T) {
 				mu.Lock()
 				created = append(created, name)
 				mu.Unlock()
+				// Kill while the other half is still in flight.
+				if succeeded.Add(1) == n/4 {
+					close(killAfter)
+				}
 			}
 		}(i)
 	}
-	<-killAfter
-	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-killAfter:
+	case <-time.After(60 * time.Second):
+		t.Fatal("creates did not succeed")
+	}
 	s.Kill()
 	wg.Wait()
 	t.Logf("%d of %d creates returned 201 before the kill", len(created), n)

@@ -23,7 +23,7 @@ import (
 type podEvents struct {
 	mu      sync.Mutex
 	added   map[string]bool
-	updated map[string]string // name -> last seen label "v"
+	updated map[string]string // name -> last seen label "v" (from add or update)
 	deleted map[string]bool
 }
 
@@ -46,6 +46,11 @@ func TestPodInformerSurvivesRestart(t *testing.T) {
 			p := obj.(*corev1.Pod)
 			ev.mu.Lock()
 			ev.added[p.Name] = true
+			// After a relist an informer reports an object it missed
+			// being created and changed as one add of its latest state.
+			if v, ok := p.Labels["v"]; ok {
+				ev.updated[p.Name] = v
+			}
 			ev.mu.Unlock()
 		},
 		UpdateFunc: func(_, obj interface{}) {

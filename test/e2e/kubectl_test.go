@@ -204,7 +204,8 @@ func runWorkflow(t *testing.T, run func(context.Context, string, ...string) (str
 	if err == nil {
 		t.Errorf("conflicting server-side apply succeeded: %s", out)
 	} else {
-		expectIn(out, `conflict with "wf-a"`, "server-side apply conflict")
+		expectIn(out, `with "wf-a"`, "server-side apply conflict")
+		expectIn(out, "Apply failed with", "server-side apply conflict")
 	}
 	must(manifest("4"), "apply", "--server-side", "--field-manager=wf-b", "--force-conflicts", "-f", "-")
 
