@@ -117,7 +117,7 @@ fi
 
 # 4. Run.
 args=(-e2e "$BIN_DIR/e2e.test" -ginkgo "$BIN_DIR/ginkgo" -kubectl "$BIN_DIR/kubectl" -kubeconfig "$KUBECONFIG"
-  -out "$OUT_DIR" -nodes "$NODES" -timeout "$TIMEOUT" -skip-preflight
+  -out "$OUT_DIR" -nodes "$NODES" -timeout "$TIMEOUT"
   -baseline "$CONF_DIR/testdata/conformance-1.37.yaml" -classes "$CONF_DIR/testdata/conformance-1.37.tsv")
 if [ "$QUICK" = 1 ]; then
   args+=(-focus-file "$CONF_DIR/testdata/quick.txt")

@@ -9,13 +9,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -76,31 +75,33 @@ func cmdPreflight(args []string) error {
 	kubeconfig := fs.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster under test")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the API server")
 	_ = fs.Parse(args)
-	return preflight(*kubeconfig, *timeout, os.Stderr)
+	_, err := preflight(*kubeconfig, *timeout, os.Stderr)
+	return err
 }
 
 // preflight checks that the API server answers /version and reports the nodes,
 // so that a run against a stopped server ends at once with a clear error
-// instead of e2e.test retrying for many minutes.
-func preflight(kubeconfig string, timeout time.Duration, log io.Writer) error {
+// instead of e2e.test retrying for many minutes. It returns the number of
+// nodes (-1 when they cannot be listed).
+func preflight(kubeconfig string, timeout time.Duration, log io.Writer) (int, error) {
 	if kubeconfig == "" {
-		return errors.New("KUBECONFIG is not set: start a cluster (make up, then export KUBECONFIG=/var/lib/skiff/admin.kubeconfig) or point KUBECONFIG at a running one")
+		return -1, errors.New("KUBECONFIG is not set: start a cluster (make up, then export KUBECONFIG=/var/lib/skiff/admin.kubeconfig) or point KUBECONFIG at a running one")
 	}
 	if _, err := os.Stat(kubeconfig); err != nil {
-		return fmt.Errorf("kubeconfig %s: %w (start the cluster first, or fix KUBECONFIG)", kubeconfig, err)
+		return -1, fmt.Errorf("kubeconfig %s: %w (start the cluster first, or fix KUBECONFIG)", kubeconfig, err)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
+		return -1, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.Timeout = timeout
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("client for %s: %w", cfg.Host, err)
+		return -1, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
 	v, err := cs.Discovery().ServerVersion()
 	if err != nil {
-		return fmt.Errorf("API server %s (from %s) is not reachable: %v\n"+
+		return -1, fmt.Errorf("API server %s (from %s) is not reachable: %v\n"+
 			"  start the cluster (make up) or point KUBECONFIG at a running one; nothing was run", cfg.Host, kubeconfig, err)
 	}
 	fmt.Fprintf(log, "[conformance] API server %s is up, version %s\n", cfg.Host, v.GitVersion)
@@ -109,7 +110,7 @@ func preflight(kubeconfig string, timeout time.Duration, log io.Writer) error {
 	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		fmt.Fprintf(log, "[conformance] WARNING: cannot list nodes (%v): tests that run pods will fail\n", err)
-		return nil
+		return -1, nil
 	}
 	ready := 0
 	for _, n := range nodes.Items {
@@ -123,7 +124,7 @@ func preflight(kubeconfig string, timeout time.Duration, log io.Writer) error {
 	if ready == 0 {
 		fmt.Fprintln(log, "[conformance] WARNING: no ready node: only api-only tests can pass")
 	}
-	return nil
+	return len(nodes.Items), nil
 }
 
 // ---- run ----------------------------------------------------------------
@@ -133,7 +134,7 @@ type runOptions struct {
 	baseline, classes                                  string
 	nodes                                              int
 	timeout, nodeSchedulableTimeout                    time.Duration
-	verbose, skipPreflight                             bool
+	verbose                                            bool
 	extra                                              []string
 }
 
@@ -154,7 +155,6 @@ func cmdRun(args []string) error {
 	fs.DurationVar(&o.timeout, "timeout", 6*time.Hour, "suite timeout (ginkgo --timeout); the run is killed 10m after it")
 	fs.DurationVar(&o.nodeSchedulableTimeout, "node-schedulable-timeout", 5*time.Minute, "how long e2e.test waits for nodes to be schedulable before the suite")
 	fs.BoolVar(&o.verbose, "v", false, "also copy e2e.test's output to the screen")
-	fs.BoolVar(&o.skipPreflight, "skip-preflight", false, "do not check the API server first (the caller just did)")
 	_ = fs.Parse(args)
 	o.extra = fs.Args()
 	if *focusFile != "" {
@@ -179,10 +179,9 @@ func run(o runOptions) error {
 			return fmt.Errorf("-nodes %d needs the ginkgo CLI: %w (conformance/hack/build.sh ginkgo)", o.nodes, err)
 		}
 	}
-	if !o.skipPreflight {
-		if err := preflight(o.kubeconfig, 10*time.Second, os.Stderr); err != nil {
-			return err
-		}
+	nodes, err := preflight(o.kubeconfig, 10*time.Second, os.Stderr)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("creating output directory: %w", err)
@@ -191,24 +190,21 @@ func run(o runOptions) error {
 	_ = os.Remove(junit) // never summarise a previous run's report
 
 	tracker := progress.NewTracker(os.Stdout)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listening for progress reports: %w", err)
-	}
-	srv := &http.Server{Handler: tracker, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	progressURL := "http://" + ln.Addr().String() + "/progress"
 
 	e2eFlags := []string{
 		"--kubeconfig=" + o.kubeconfig,
 		"--kubectl-path=" + absPath(o.kubectl),
 		"--provider=skeleton",
 		"--report-dir=" + o.out,
-		"--progress-report-url=" + progressURL,
 		"--dump-logs-on-failure=false",
 		"--node-schedulable-timeout=" + o.nodeSchedulableTimeout.String(),
 		"--e2e-output-dir=" + filepath.Join(o.out, "e2e-output"),
+	}
+	if nodes == 0 {
+		// e2e.test's setup fails with "no ready, schedulable nodes" unless
+		// told the cluster has none; with it, api-only tests still run.
+		fmt.Fprintln(os.Stderr, "[conformance] the cluster has no node: passing --num-nodes=0 so that api-only tests run")
+		e2eFlags = append(e2eFlags, "--num-nodes=0")
 	}
 	e2eFlags = append(e2eFlags, o.extra...)
 	var cmd *exec.Cmd
@@ -219,6 +215,7 @@ func run(o runOptions) error {
 			"--flake-attempts=1",
 			"--timeout=" + o.timeout.String(),
 			"--no-color",
+			"-v",
 			"--output-interceptor-mode=none",
 		}
 		if o.skip != "" {
@@ -245,11 +242,26 @@ func run(o runOptions) error {
 		return fmt.Errorf("creating %s: %w", logPath, err)
 	}
 	defer logf.Close()
+	// e2e.test's output goes to the log and, line by line, to the progress
+	// parser (and to the screen with -v).
 	var sink io.Writer = logf
 	if o.verbose {
 		sink = io.MultiWriter(logf, os.Stdout)
 	}
-	cmd.Stdout, cmd.Stderr = sink, sink
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	parsed := make(chan struct{})
+	go func() {
+		defer close(parsed)
+		parser := progress.NewParser(tracker)
+		sc := bufio.NewScanner(io.TeeReader(pr, sink))
+		sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+		for sc.Scan() {
+			parser.Line(sc.Text())
+		}
+		parser.Flush()
+		_, _ = io.Copy(sink, pr) // a line too long for the scanner: keep logging
+	}()
 	// Own process group (a terminal's Ctrl-C reaches only us; we forward it),
 	// and e2e.test is told to stop if this runner dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -262,7 +274,12 @@ func run(o runOptions) error {
 		return fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		<-parsed
+		done <- err
+	}()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -293,8 +310,6 @@ loop:
 		}
 	}
 	wall := time.Since(start).Round(time.Second)
-	// Progress posts are asynchronous; give the last ones a moment.
-	time.Sleep(500 * time.Millisecond)
 
 	summaryPath := filepath.Join(o.out, "summary.txt")
 	var sumErr error

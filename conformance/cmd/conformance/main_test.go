@@ -49,10 +49,10 @@ func TestQuickListIsConformance(t *testing.T) {
 }
 
 func TestPreflightWithoutKubeconfig(t *testing.T) {
-	if err := preflight("", 0, os.Stderr); err == nil {
+	if _, err := preflight("", 0, os.Stderr); err == nil {
 		t.Fatal("want an error without KUBECONFIG")
 	}
-	if err := preflight(filepath.Join(t.TempDir(), "missing"), 0, os.Stderr); err == nil {
+	if _, err := preflight(filepath.Join(t.TempDir(), "missing"), 0, os.Stderr); err == nil {
 		t.Fatal("want an error for a missing kubeconfig")
 	}
 }
@@ -77,7 +77,7 @@ current-context: c
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err := preflight(kc, 5*time.Second, os.Stderr)
+	_, err := preflight(kc, 5*time.Second, os.Stderr)
 	if err == nil {
 		t.Fatal("want an error for a stopped server")
 	}

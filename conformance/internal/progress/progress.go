@@ -1,32 +1,25 @@
-// Package progress receives the updates that e2e.test posts to
-// --progress-report-url (test/e2e/reporters.ProgressReporter) and turns them
-// into one line per finished test: "[ 12/462] 1 failed | PASSED <name>".
+// Package progress follows e2e.test's ginkgo output as it is written and
+// prints one line per finished test: "[ 12/462 done, 1 failed, 3m05s] PASSED <name>".
 //
-// Each post carries the reporter's counters and its last message
-// ("PASSED <name>" / "FAILED <name>"). Posts are sent from goroutines, so
-// they can arrive out of order, and under `ginkgo --nodes N` every process has
-// its own counters; the tracker therefore counts distinct test names from the
-// messages and takes the total from the largest "total" seen.
+// (e2e.test's --progress-report-url was tried first: in v1.37.2 it posts only
+// the suite's start, total and end, never a finished spec, so the runner reads
+// ginkgo's own report lines instead; see Parser.)
 package progress
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Update is the JSON body e2e.test posts.
+// Update is one event: Msg is "PASSED <name>", "FAILED <name>",
+// "SKIPPED <name>" or free text; Total, when > 0, is the number of specs
+// that will run.
 type Update struct {
-	Msg       string   `json:"msg"`
-	Total     int      `json:"total"`
-	Completed int      `json:"completed"`
-	Skipped   int      `json:"skipped"`
-	Failed    int      `json:"failed"`
-	Failures  []string `json:"failures"`
+	Msg   string
+	Total int
 }
 
 // Tracker accumulates updates and prints progress lines.
@@ -37,6 +30,7 @@ type Tracker struct {
 	total    int
 	passed   map[string]bool
 	failed   map[string]bool
+	skipped  map[string]bool
 	failList []string
 	last     time.Time
 }
@@ -44,7 +38,7 @@ type Tracker struct {
 // NewTracker prints to out.
 func NewTracker(out io.Writer) *Tracker {
 	now := time.Now()
-	return &Tracker{out: out, start: now, last: now, passed: map[string]bool{}, failed: map[string]bool{}}
+	return &Tracker{out: out, start: now, last: now, passed: map[string]bool{}, failed: map[string]bool{}, skipped: map[string]bool{}}
 }
 
 // Add records one update and prints a line when it finished a test.
@@ -62,6 +56,11 @@ func (t *Tracker) Add(u Update) {
 		return
 	}
 	switch verb {
+	case "SKIPPED":
+		if t.skipped[name] {
+			return
+		}
+		t.skipped[name] = true
 	case "PASSED":
 		if t.passed[name] {
 			return
@@ -82,7 +81,7 @@ func (t *Tracker) Add(u Update) {
 }
 
 func (t *Tracker) countsLocked() string {
-	done := len(t.passed) + len(t.failed)
+	done := len(t.passed) + len(t.failed) + len(t.skipped)
 	total := "?"
 	if t.total > 0 {
 		total = fmt.Sprint(t.total)
@@ -105,7 +104,7 @@ func (t *Tracker) Tick(quiet time.Duration) {
 func (t *Tracker) Counts() (done, failed, total int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.passed) + len(t.failed), len(t.failed), t.total
+	return len(t.passed) + len(t.failed) + len(t.skipped), len(t.failed), t.total
 }
 
 // Failures returns the names of the failed tests in the order they failed.
@@ -113,21 +112,6 @@ func (t *Tracker) Failures() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return append([]string(nil), t.failList...)
-}
-
-// ServeHTTP accepts POSTed updates.
-func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST progress updates here", http.StatusMethodNotAllowed)
-		return
-	}
-	var u Update
-	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<20)).Decode(&u); err != nil {
-		http.Error(w, fmt.Sprintf("bad progress update: %v", err), http.StatusBadRequest)
-		return
-	}
-	t.Add(u)
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func elapsed(d time.Duration) string {

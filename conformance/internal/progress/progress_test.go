@@ -1,8 +1,6 @@
 package progress
 
 import (
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -10,55 +8,127 @@ import (
 func TestTrackerCountsDistinctNames(t *testing.T) {
 	var out strings.Builder
 	tr := NewTracker(&out)
-	tr.Add(Update{Msg: "Test Suite starting"})
 	tr.Add(Update{Total: 3})
-	tr.Add(Update{Msg: "PASSED [sig-a] one", Total: 3, Completed: 1})
-	// Duplicates (retries of an async post, or another ginkgo process
-	// re-sending its last message) do not count twice.
-	tr.Add(Update{Msg: "PASSED [sig-a] one", Total: 3, Completed: 1})
-	tr.Add(Update{Msg: "FAILED [sig-b] two", Total: 3, Failed: 1})
+	tr.Add(Update{Msg: "PASSED [sig-a] one"})
+	tr.Add(Update{Msg: "PASSED [sig-a] one"}) // duplicates do not count twice
+	tr.Add(Update{Msg: "FAILED [sig-b] two"})
 	done, failed, total := tr.Counts()
 	if done != 2 || failed != 1 || total != 3 {
 		t.Fatalf("counts %d/%d failed %d, want 2/3 failed 1", done, total, failed)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("want 3 lines (start, passed, failed), got %q", out.String())
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines, got %q", out.String())
 	}
-	if !strings.HasPrefix(lines[1], "[1/3 done, 0 failed, ") || !strings.HasSuffix(lines[1], "PASSED [sig-a] one") {
+	if !strings.HasPrefix(lines[0], "[1/3 done, 0 failed, ") || !strings.HasSuffix(lines[0], "PASSED [sig-a] one") {
+		t.Errorf("line %q", lines[0])
+	}
+	if !strings.HasPrefix(lines[1], "[2/3 done, 1 failed, ") {
 		t.Errorf("line %q", lines[1])
-	}
-	if !strings.HasPrefix(lines[2], "[2/3 done, 1 failed, ") {
-		t.Errorf("line %q", lines[2])
 	}
 	if f := tr.Failures(); len(f) != 1 || f[0] != "[sig-b] two" {
 		t.Errorf("failures %v", f)
 	}
 }
 
-func TestServeHTTP(t *testing.T) {
+// Excerpts of real e2e.test v1.37.2 output (serial, --ginkgo.v --ginkgo.no-color).
+const serialLog = `Running Suite: Kubernetes e2e suite - /work/skiff
+=================================================
+Random Seed: 1795827181 - will randomize all specs
+
+Will run 3 of 3206 specs
+------------------------------
+[ReportBeforeSuite] 
+k8s.io/kubernetes@v1.37.2/test/e2e/e2e_test.go:153
+[ReportBeforeSuite] PASSED [0.000 seconds]
+------------------------------
+[SynchronizedBeforeSuite] 
+k8s.io/kubernetes@v1.37.2/test/e2e/e2e.go:69
+[SynchronizedBeforeSuite] PASSED [0.021 seconds]
+------------------------------
+[sig-api-machinery] server version should find the server version [Conformance]
+k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/server_version.go:41
+  STEP: Creating a kubernetes client @ 11/28/26 00:53:03.770
+• [0.104 seconds]
+------------------------------
+[sig-api-machinery] Discovery should validate PreferredVersion for each APIGroup [Conformance]
+k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/discovery.go:126
+  STEP: Creating a kubernetes client @ 11/28/26 00:53:03.770
+• [FAILED] [120.027 seconds]
+[sig-api-machinery] Discovery [BeforeEach] should validate PreferredVersion for each APIGroup [Conformance] [sig-api-machinery, Conformance]
+  [BeforeEach] set up framework | framework.go:302
+  [It] k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/discovery.go:126
+
+  [FAILED] wait for service account "default" in namespace "discovery-2376": timed out waiting for the condition
+------------------------------
+[sig-network] DNS should provide DNS for the cluster [Conformance]
+k8s.io/kubernetes@v1.37.2/test/e2e/network/dns.go:55
+S [SKIPPED] [0.001 seconds]
+[sig-network] DNS [It] should provide DNS for the cluster [Conformance] [sig-network, Conformance]
+------------------------------
+[SynchronizedAfterSuite] 
+k8s.io/kubernetes@v1.37.2/test/e2e/e2e.go:80
+[SynchronizedAfterSuite] PASSED [0.006 seconds]
+`
+
+func TestParserSerialLog(t *testing.T) {
 	var out strings.Builder
 	tr := NewTracker(&out)
-	srv := httptest.NewServer(tr)
-	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/progress", "application/json",
-		strings.NewReader(`{"msg":"FAILED [sig-x] y","total":462,"completed":0,"skipped":0,"failed":1,"failures":["[sig-x] y"]}`))
-	if err != nil {
-		t.Fatal(err)
+	p := NewParser(tr)
+	for _, l := range strings.Split(serialLog, "\n") {
+		p.Line(l)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("status %d", resp.StatusCode)
+	p.Flush()
+	done, failed, total := tr.Counts()
+	if done != 3 || failed != 1 || total != 3 {
+		t.Fatalf("counts %d/%d failed %d, want 3/3 failed 1; output:\n%s", done, total, failed, out.String())
 	}
-	if done, failed, total := tr.Counts(); done != 1 || failed != 1 || total != 462 {
-		t.Fatalf("counts %d %d %d", done, failed, total)
+	for _, want := range []string{
+		"PASSED [sig-api-machinery] server version should find the server version [Conformance]\n",
+		"FAILED [sig-api-machinery] Discovery should validate PreferredVersion for each APIGroup [Conformance]\n",
+		"SKIPPED [sig-network] DNS should provide DNS for the cluster [Conformance]\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
-	resp, err = http.Post(srv.URL, "application/json", strings.NewReader(`not json`))
-	if err != nil {
-		t.Fatal(err)
+}
+
+// Under the ginkgo CLI (--nodes > 1) nothing streams: each spec is reported
+// whole, the header first, then its name.
+func TestParserParallelLog(t *testing.T) {
+	log := "Will run 3 of 3206 specs\n" +
+		"•\n" +
+		"•\n" +
+		"------------------------------\n" +
+		"• [FAILED] [3.100 seconds]\n" +
+		"[sig-node] Pods [It] should be updated [Conformance] [NodeConformance] [sig-node, Conformance, NodeConformance]\n" +
+		"k8s.io/kubernetes@v1.37.2/test/e2e/common/node/pods.go:1\n"
+	var out strings.Builder
+	tr := NewTracker(&out)
+	p := NewParser(tr)
+	for _, l := range strings.Split(log, "\n") {
+		p.Line(l)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("bad body: status %d, want 400", resp.StatusCode)
+	p.Flush()
+	done, failed, total := tr.Counts()
+	if done != 3 || failed != 1 || total != 3 {
+		t.Fatalf("counts %d/%d failed %d; output:\n%s", done, total, failed, out.String())
+	}
+	if !strings.Contains(out.String(), "FAILED [sig-node] Pods should be updated [Conformance] [NodeConformance]\n") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}
+
+func TestSpecName(t *testing.T) {
+	for in, want := range map[string]string{
+		"[sig-a] X [It] should y [Conformance] [sig-a, Conformance]": "[sig-a] X should y [Conformance]",
+		"[sig-a] X should y [Conformance]":                           "[sig-a] X should y [Conformance]",
+		"[sig-a] X should y [Conformance] [Conformance]":             "[sig-a] X should y [Conformance]",
+		"[sig-a] X should y [Conformance] [other, Conformance]":      "[sig-a] X should y [Conformance] [other, Conformance]",
+	} {
+		if got := SpecName(in); got != want {
+			t.Errorf("SpecName(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
