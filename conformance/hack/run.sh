@@ -67,7 +67,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
   rm -rf "$CLUSTER_DIR"
   mkdir -p "$CLUSTER_DIR"
   port=${CLUSTER_PORT:-16443}
-  if bin/skiff agent --help >/dev/null 2>&1; then
+  if bin/skiff agent --help 2>/dev/null | grep -q 'skiff agent'; then
     log "HOOK(cluster): bin/skiff has 'agent': starting server + agent is not wired yet; starting the server (with its own agent)"
   fi
   log "starting bin/skiff server --data-dir $CLUSTER_DIR --secure-port $port (log: $CLUSTER_DIR/skiff.log)"
@@ -103,7 +103,7 @@ if [ "$SKIP_IMAGES" != 1 ]; then
   # flags (e.g. --data-dir of each node). Until then the images must already
   # be present on the nodes (tests whose images are missing fail with
   # ErrImagePull/ImagePullBackOff).
-  if [ -x bin/skiff ] && bin/skiff image import --help >/dev/null 2>&1; then
+  if [ -x bin/skiff ] && bin/skiff image import --help 2>/dev/null | grep -q 'skiff image import'; then
     while IFS=$'\t' read -r ref tar; do
       log "importing $ref"
       # shellcheck disable=SC2086
