@@ -318,7 +318,11 @@ loop:
 		done, failed, total := tracker.Counts()
 		fmt.Fprintf(os.Stderr, "[conformance] progress before it ended: %d/%d done, %d failed\n", done, total, failed)
 	} else {
-		sumErr = writeSummary(junit, o.baseline, o.classes, summaryPath, wall, os.Stdout)
+		var s report.Summary
+		s, sumErr = writeSummary(junit, o.baseline, o.classes, summaryPath, wall, os.Stdout)
+		if sumErr == nil && s.Conformance.Ran()+s.Other.Ran() == 0 && len(s.SuiteErrors) == 0 {
+			return fmt.Errorf("no test ran: the focus %q matched none (see %s)", o.focus, logPath)
+		}
 	}
 	if sumErr != nil {
 		return sumErr
@@ -391,21 +395,22 @@ func cmdSummarize(args []string) error {
 	classes := fs.String("classes", "conformance/testdata/conformance-1.37.tsv", "codename -> class TSV")
 	out := fs.String("o", "", "also write the summary to this file")
 	_ = fs.Parse(args)
-	return writeSummary(*junit, *baseline, *classes, *out, 0, os.Stdout)
+	_, err := writeSummary(*junit, *baseline, *classes, *out, 0, os.Stdout)
+	return err
 }
 
-func writeSummary(junit, baseline, classes, out string, wall time.Duration, screen io.Writer) error {
+func writeSummary(junit, baseline, classes, out string, wall time.Duration, screen io.Writer) (report.Summary, error) {
 	results, err := report.ReadJUnitFile(junit)
 	if err != nil {
-		return err
+		return report.Summary{}, err
 	}
 	tests, err := report.ReadBaseline(baseline)
 	if err != nil {
-		return err
+		return report.Summary{}, err
 	}
 	cls, err := report.ReadClasses(classes)
 	if err != nil {
-		return err
+		return report.Summary{}, err
 	}
 	s := report.Summarize(results, tests, cls)
 	var b strings.Builder
@@ -413,13 +418,13 @@ func writeSummary(junit, baseline, classes, out string, wall time.Duration, scre
 		fmt.Fprintf(&b, "Wall time: %s\n", wall)
 	}
 	if err := s.Write(&b); err != nil {
-		return fmt.Errorf("formatting summary: %w", err)
+		return s, fmt.Errorf("formatting summary: %w", err)
 	}
 	fmt.Fprint(screen, b.String())
 	if out != "" {
 		if err := os.WriteFile(out, []byte(b.String()), 0o644); err != nil {
-			return fmt.Errorf("writing summary: %w", err)
+			return s, fmt.Errorf("writing summary: %w", err)
 		}
 	}
-	return nil
+	return s, nil
 }
