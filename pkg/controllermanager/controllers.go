@@ -13,6 +13,9 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
+	"github.com/skiff-project/skiff/pkg/controller/endpoints"
+	"github.com/skiff-project/skiff/pkg/controller/endpointslice"
+	"github.com/skiff-project/skiff/pkg/controller/endpointslicemirroring"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/job"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
@@ -37,6 +40,9 @@ const (
 	concurrentJobSyncs         = 5
 	concurrentCronJobSyncs     = 5
 	concurrentTTLSyncs         = 5
+	concurrentEndpointSyncs    = 5
+	concurrentSliceSyncs       = 5
+	concurrentMirroringSyncs   = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -56,6 +62,9 @@ func NewControllers() map[string]Controller {
 		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
 		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
 		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"endpoints-controller":                     {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
+		"endpointslice-controller":                 {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
+		"endpointslice-mirroring-controller":       {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
 	}
 }
 
@@ -277,5 +286,49 @@ func startPodGC(ctx context.Context, cc ControllerContext) error {
 	}
 	c := podgc.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().Nodes(), cc.Options.TerminatedPodGCThreshold)
 	go c.Run(ctx)
+	return nil
+}
+
+func startEndpointsController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpoint-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpoints.NewController(client, f.Core().V1().Pods(), f.Core().V1().Services(), f.Core().V1().Endpoints(), cc.Options.EndpointUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentEndpointSyncs)
+	return nil
+}
+
+func startEndpointSliceController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpointslice-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpointslice.NewController(client, f.Core().V1().Pods(), f.Core().V1().Services(), f.Core().V1().Nodes(),
+		f.Discovery().V1().EndpointSlices(), cc.Options.MaxEndpointsPerSlice, cc.Options.EndpointSliceUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentSliceSyncs)
+	return nil
+}
+
+func startEndpointSliceMirroringController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpointslicemirroring-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpointslicemirroring.NewController(client, f.Core().V1().Endpoints(), f.Discovery().V1().EndpointSlices(),
+		f.Core().V1().Services(), cc.Options.MirroringMaxEndpointsPerSubset, cc.Options.MirroringEndpointUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentMirroringSyncs)
 	return nil
 }

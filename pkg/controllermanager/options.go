@@ -36,6 +36,16 @@ type Options struct {
 	// RootCAFile is the CA bundle published to every namespace as
 	// kube-root-ca.crt; empty means the CA of the kubeconfig.
 	RootCAFile string
+
+	// MaxEndpointsPerSlice is the most endpoints an EndpointSlice holds.
+	MaxEndpointsPerSlice int32
+	// MirroringMaxEndpointsPerSubset is the most addresses of one
+	// Endpoints subset mirrored into EndpointSlices.
+	MirroringMaxEndpointsPerSubset int32
+	// The endpoint controllers batch the changes that arrive within these.
+	EndpointUpdatesBatchPeriod          time.Duration
+	EndpointSliceUpdatesBatchPeriod     time.Duration
+	MirroringEndpointUpdatesBatchPeriod time.Duration
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -52,6 +62,9 @@ func NewOptions() *Options {
 		ConcurrentSyncs:  5,
 
 		TerminatedPodGCThreshold: 12500,
+
+		MaxEndpointsPerSlice:           100,
+		MirroringMaxEndpointsPerSubset: 1000,
 	}
 }
 
@@ -68,6 +81,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
 	fs.IntVar(&o.TerminatedPodGCThreshold, "terminated-pod-gc-threshold", o.TerminatedPodGCThreshold, "Number of terminated pods that can exist before the terminated pod garbage collector starts deleting terminated pods. If <= 0, the terminated pod garbage collector is disabled.")
+	fs.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", o.MaxEndpointsPerSlice, "The maximum number of endpoints that will be added to an EndpointSlice. More endpoints per slice will result in less endpoint slices, but larger resources.")
+	fs.Int32Var(&o.MirroringMaxEndpointsPerSubset, "mirroring-max-endpoints-per-subset", o.MirroringMaxEndpointsPerSubset, "The maximum number of endpoints that will be added to an EndpointSlice by the EndpointSliceMirroring controller.")
+	fs.DurationVar(&o.EndpointUpdatesBatchPeriod, "endpoint-updates-batch-period", o.EndpointUpdatesBatchPeriod, "The length of endpoint updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
+	fs.DurationVar(&o.EndpointSliceUpdatesBatchPeriod, "endpointslice-updates-batch-period", o.EndpointSliceUpdatesBatchPeriod, "The length of endpoint slice updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
+	fs.DurationVar(&o.MirroringEndpointUpdatesBatchPeriod, "mirroring-endpointslice-updates-batch-period", o.MirroringEndpointUpdatesBatchPeriod, "The length of EndpointSlice updates batching period for EndpointSliceMirroring controller.")
 	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
 }
 
@@ -107,6 +125,12 @@ func (o *Options) Validate(known []string) []error {
 	}
 	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr: %w", err))
+	}
+	if o.MaxEndpointsPerSlice < 1 || o.MaxEndpointsPerSlice > 1000 {
+		errs = append(errs, fmt.Errorf("--max-endpoints-per-slice must be between 1 and 1000"))
+	}
+	if o.MirroringMaxEndpointsPerSubset < 1 || o.MirroringMaxEndpointsPerSubset > 1000 {
+		errs = append(errs, fmt.Errorf("--mirroring-max-endpoints-per-subset must be between 1 and 1000"))
 	}
 	if o.ConcurrentSyncs < 1 {
 		errs = append(errs, fmt.Errorf("--concurrent-syncs must be at least 1"))
