@@ -6,13 +6,19 @@ import (
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/scale"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/utils/clock"
 
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
+	"github.com/skiff-project/skiff/pkg/controller/disruption"
 	"github.com/skiff-project/skiff/pkg/controller/endpoints"
 	"github.com/skiff-project/skiff/pkg/controller/endpointslice"
 	"github.com/skiff-project/skiff/pkg/controller/endpointslicemirroring"
@@ -22,6 +28,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
+	"github.com/skiff-project/skiff/pkg/controller/resourcequota"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
@@ -43,6 +50,8 @@ const (
 	concurrentEndpointSyncs    = 5
 	concurrentSliceSyncs       = 5
 	concurrentMirroringSyncs   = 5
+	concurrentDisruptionSyncs  = 1
+	concurrentQuotaSyncs       = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
@@ -62,6 +71,8 @@ func NewControllers() map[string]Controller {
 		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
 		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
 		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"disruption-controller":                    {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
+		"resourcequota-controller":                 {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
 		"endpoints-controller":                     {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
 		"endpointslice-controller":                 {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
 		"endpointslice-mirroring-controller":       {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
@@ -330,5 +341,66 @@ func startEndpointSliceMirroringController(ctx context.Context, cc ControllerCon
 		return err
 	}
 	go c.Run(ctx, concurrentMirroringSyncs)
+	return nil
+}
+
+// scaleClient reads and writes the scale subresource of any resource,
+// resolving kinds through discovery.
+func scaleClient(cc ControllerContext, name string) (scale.ScalesGetter, error) {
+	client, err := cc.ClientFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return scale.NewForConfig(cc.ConfigFor(name), cc.RESTMapper, dynamic.LegacyAPIPathResolverFunc,
+		scale.NewDiscoveryScaleKindResolver(client.Discovery()))
+}
+
+func startDisruptionController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("disruption-controller")
+	if err != nil {
+		return err
+	}
+	scales, err := scaleClient(cc, "disruption-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := disruption.NewController(client, f.Core().V1().Pods(), f.Policy().V1().PodDisruptionBudgets(),
+		f.Core().V1().ReplicationControllers(), f.Apps().V1().ReplicaSets(), f.Apps().V1().Deployments(), f.Apps().V1().StatefulSets(),
+		cc.RESTMapper, scales, client.Discovery(), clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentDisruptionSyncs)
+	return nil
+}
+
+// informerForResource is the shared typed informer of a resource, or a
+// shared metadata-only informer for resources without typed clients
+// (custom resources), for controllers that handle any resource.
+func informerForResource(cc ControllerContext) func(gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
+	return func(gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
+		if inf, err := cc.InformerFactory.ForResource(gvr); err == nil {
+			return inf, nil
+		}
+		return cc.MetadataInformers.ForResource(gvr), nil
+	}
+}
+
+func startResourceQuotaController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("resourcequota-controller")
+	if err != nil {
+		return err
+	}
+	start := func(stop <-chan struct{}) {
+		cc.InformerFactory.Start(stop)
+		cc.MetadataInformers.Start(stop)
+	}
+	c, err := resourcequota.NewController(client, cc.InformerFactory.Core().V1().ResourceQuotas(), resourcequota.LegacyObjectCountEvaluators,
+		resourcequota.DefaultIgnoredResources(), cc.RESTMapper, informerForResource(cc), start, cc.Options.ResourceQuotaSyncPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentQuotaSyncs)
 	return nil
 }

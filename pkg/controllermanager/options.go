@@ -46,6 +46,9 @@ type Options struct {
 	EndpointUpdatesBatchPeriod          time.Duration
 	EndpointSliceUpdatesBatchPeriod     time.Duration
 	MirroringEndpointUpdatesBatchPeriod time.Duration
+	// ResourceQuotaSyncPeriod is how often every quota's usage is
+	// recomputed.
+	ResourceQuotaSyncPeriod time.Duration
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -65,6 +68,7 @@ func NewOptions() *Options {
 
 		MaxEndpointsPerSlice:           100,
 		MirroringMaxEndpointsPerSubset: 1000,
+		ResourceQuotaSyncPeriod:        5 * time.Minute,
 	}
 }
 
@@ -86,6 +90,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.EndpointUpdatesBatchPeriod, "endpoint-updates-batch-period", o.EndpointUpdatesBatchPeriod, "The length of endpoint updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.EndpointSliceUpdatesBatchPeriod, "endpointslice-updates-batch-period", o.EndpointSliceUpdatesBatchPeriod, "The length of endpoint slice updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.MirroringEndpointUpdatesBatchPeriod, "mirroring-endpointslice-updates-batch-period", o.MirroringEndpointUpdatesBatchPeriod, "The length of EndpointSlice updates batching period for EndpointSliceMirroring controller.")
+	fs.DurationVar(&o.ResourceQuotaSyncPeriod, "resource-quota-sync-period", o.ResourceQuotaSyncPeriod, "The period for syncing quota usage status in the system")
 	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
 }
 
