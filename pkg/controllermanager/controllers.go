@@ -25,6 +25,8 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/job"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
+	"github.com/skiff-project/skiff/pkg/controller/nodeipam"
+	"github.com/skiff-project/skiff/pkg/controller/nodelifecycle"
 	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
@@ -32,6 +34,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
+	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
 )
 
@@ -73,6 +76,9 @@ func NewControllers() map[string]Controller {
 		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
 		"disruption-controller":                    {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
 		"resourcequota-controller":                 {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
+		"node-ipam-controller":                     {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
+		"node-lifecycle-controller":                {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
+		"taint-eviction-controller":                {OnByDefault: true, Start: startTaintEvictionController},
 		"endpoints-controller":                     {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
 		"endpointslice-controller":                 {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
 		"endpointslice-mirroring-controller":       {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
@@ -402,5 +408,53 @@ func startResourceQuotaController(ctx context.Context, cc ControllerContext) err
 		return err
 	}
 	go c.Run(ctx, concurrentQuotaSyncs)
+	return nil
+}
+
+func startNodeIPAMController(ctx context.Context, cc ControllerContext) error {
+	if !cc.Options.AllocateNodeCIDRs {
+		return nil
+	}
+	cidrs, masks, err := nodeipam.ParseClusterCIDRs(cc.Options.ClusterCIDR, cc.Options.NodeCIDRMaskSize, cc.Options.NodeCIDRMaskSizeIPv6)
+	if err != nil {
+		return err
+	}
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	c, err := nodeipam.NewController(client, cc.InformerFactory.Core().V1().Nodes(), cidrs, masks)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startNodeLifecycleController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := nodelifecycle.NewController(client, f.Coordination().V1().Leases(), f.Core().V1().Pods(), f.Core().V1().Nodes(),
+		cc.Options.NodeLifecycle, clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startTaintEvictionController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	c, err := tainteviction.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().Nodes(), clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 8)
 	return nil
 }

@@ -2,11 +2,13 @@ package controllermanager
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/skiff-project/skiff/pkg/controller/nodeipam"
+	"github.com/skiff-project/skiff/pkg/controller/nodelifecycle"
 )
 
 // Options are the controller-manager's settings.
@@ -24,8 +26,13 @@ type Options struct {
 
 	// ClusterCIDR is the pod network; node-ipam gives each node a slice of
 	// it (NodeCIDRMaskSize bits).
-	ClusterCIDR      string
-	NodeCIDRMaskSize int
+	ClusterCIDR          string
+	NodeCIDRMaskSize     int
+	NodeCIDRMaskSizeIPv6 int
+	// AllocateNodeCIDRs turns node-ipam on.
+	AllocateNodeCIDRs bool
+	// NodeLifecycle are the node lifecycle controller's timings and rates.
+	NodeLifecycle nodelifecycle.Options
 	// ResyncPeriod is the shared informers' resync.
 	ResyncPeriod time.Duration
 	// ConcurrentSyncs is the number of workers per controller.
@@ -54,15 +61,18 @@ type Options struct {
 // NewOptions returns upstream kube-controller-manager's defaults.
 func NewOptions() *Options {
 	return &Options{
-		Controllers:      []string{"*"},
-		LeaderElect:      true,
-		LeaseDuration:    15 * time.Second,
-		RenewDeadline:    10 * time.Second,
-		RetryPeriod:      2 * time.Second,
-		ClusterCIDR:      "10.244.0.0/16",
-		NodeCIDRMaskSize: 24,
-		ResyncPeriod:     12 * time.Hour,
-		ConcurrentSyncs:  5,
+		Controllers:          []string{"*"},
+		LeaderElect:          true,
+		LeaseDuration:        15 * time.Second,
+		RenewDeadline:        10 * time.Second,
+		RetryPeriod:          2 * time.Second,
+		ClusterCIDR:          "10.244.0.0/16",
+		NodeCIDRMaskSize:     24,
+		NodeCIDRMaskSizeIPv6: 64,
+		AllocateNodeCIDRs:    true,
+		NodeLifecycle:        nodelifecycle.DefaultOptions(),
+		ResyncPeriod:         12 * time.Hour,
+		ConcurrentSyncs:      5,
 
 		TerminatedPodGCThreshold: 12500,
 
@@ -82,6 +92,15 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", o.RetryPeriod, "Leader election retry period.")
 	fs.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "CIDR of pod IPs; node-ipam gives each node a subnet of it.")
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "Prefix length of each node's pod subnet.")
+	fs.IntVar(&o.NodeCIDRMaskSizeIPv6, "node-cidr-mask-size-ipv6", o.NodeCIDRMaskSizeIPv6, "Mask size for IPv6 node cidr in dual-stack cluster.")
+	fs.BoolVar(&o.AllocateNodeCIDRs, "allocate-node-cidrs", o.AllocateNodeCIDRs, "Should CIDRs for Pods be allocated and set on the cloud provider.")
+	fs.DurationVar(&o.NodeLifecycle.MonitorPeriod, "node-monitor-period", o.NodeLifecycle.MonitorPeriod, "The period for syncing NodeStatus in cloud-node-lifecycle-controller.")
+	fs.DurationVar(&o.NodeLifecycle.MonitorGracePeriod, "node-monitor-grace-period", o.NodeLifecycle.MonitorGracePeriod, "Amount of time which we allow running Node to be unresponsive before marking it unhealthy.")
+	fs.DurationVar(&o.NodeLifecycle.StartupGracePeriod, "node-startup-grace-period", o.NodeLifecycle.StartupGracePeriod, "Amount of time which we allow starting Node to be unresponsive before marking it unhealthy.")
+	fs.Float32Var(&o.NodeLifecycle.EvictionRate, "node-eviction-rate", o.NodeLifecycle.EvictionRate, "Number of nodes per second on which pods are deleted in case of node failure when a zone is healthy (see --unhealthy-zone-threshold for definition of healthy/unhealthy).")
+	fs.Float32Var(&o.NodeLifecycle.SecondaryEvictionRate, "secondary-node-eviction-rate", o.NodeLifecycle.SecondaryEvictionRate, "Number of nodes per second on which pods are deleted in case of node failure when a zone is unhealthy (see --unhealthy-zone-threshold for definition of healthy/unhealthy).")
+	fs.Int32Var(&o.NodeLifecycle.LargeClusterThreshold, "large-cluster-size-threshold", o.NodeLifecycle.LargeClusterThreshold, "Number of nodes from which node-lifecycle-controller treats the cluster as large for the eviction logic purposes.")
+	fs.Float32Var(&o.NodeLifecycle.UnhealthyZoneThreshold, "unhealthy-zone-threshold", o.NodeLifecycle.UnhealthyZoneThreshold, "Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be treated as unhealthy.")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
 	fs.IntVar(&o.TerminatedPodGCThreshold, "terminated-pod-gc-threshold", o.TerminatedPodGCThreshold, "Number of terminated pods that can exist before the terminated pod garbage collector starts deleting terminated pods. If <= 0, the terminated pod garbage collector is disabled.")
@@ -128,8 +147,8 @@ func (o *Options) Validate(known []string) []error {
 			errs = append(errs, fmt.Errorf("--controllers: %q is not a known controller", c))
 		}
 	}
-	if _, _, err := net.ParseCIDR(o.ClusterCIDR); err != nil {
-		errs = append(errs, fmt.Errorf("--cluster-cidr: %w", err))
+	if _, _, err := nodeipam.ParseClusterCIDRs(o.ClusterCIDR, o.NodeCIDRMaskSize, o.NodeCIDRMaskSizeIPv6); err != nil {
+		errs = append(errs, err)
 	}
 	if o.MaxEndpointsPerSlice < 1 || o.MaxEndpointsPerSlice > 1000 {
 		errs = append(errs, fmt.Errorf("--max-endpoints-per-slice must be between 1 and 1000"))
