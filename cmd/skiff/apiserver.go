@@ -53,11 +53,14 @@ func newServerCommand() *cobra.Command {
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
 			runControllers := !contains(disabled, "controller-manager")
-			// The other roles talk to the API server like any client, with
-			// the admin kubeconfig it writes.
-			cm.Kubeconfig = o.KubeconfigPath()
+			// The other roles talk to the API server like any client, each
+			// with its own identity (never the admin's).
+			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
 			if cm.RootCAFile == "" {
 				cm.RootCAFile = o.CACertPath()
+			}
+			if cm.ServiceAccountPrivateKeyFile == "" {
+				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}
 			return apiserver.Run(ctx, o, func() {
 				if runControllers {

@@ -11,10 +11,14 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/scale"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	saauth "github.com/skiff-project/skiff/pkg/auth/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
@@ -33,9 +37,11 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/resourcequota"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/serviceaccounttoken"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
+	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
 // Upstream's worker counts (kube-controller-manager defaults).
@@ -82,6 +88,8 @@ func NewControllers() map[string]Controller {
 		"endpoints-controller":                     {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
 		"endpointslice-controller":                 {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
 		"endpointslice-mirroring-controller":       {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
+		"clusterrole-aggregation-controller":       {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":          {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -160,6 +168,55 @@ func startRootCACertPublisher(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go p.Run(ctx, 1)
+	return nil
+}
+
+func startClusterRoleAggregation(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("clusterrole-aggregation-controller")
+	if err != nil {
+		return err
+	}
+	c, err := clusterroleaggregation.NewController(cc.InformerFactory.Rbac().V1().ClusterRoles(), client.RbacV1())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+// startServiceAccountTokens fills in the legacy token Secrets users create.
+// It runs with the controller-manager's own identity (upstream's tokens
+// controller does too: other controllers' credentials depend on it), and
+// only when it has the key to sign with.
+func startServiceAccountTokens(ctx context.Context, cc ControllerContext) error {
+	o := cc.Options
+	if o.ServiceAccountPrivateKeyFile == "" {
+		klog.InfoS("No --service-account-private-key-file: the service account tokens controller is not started")
+		return nil
+	}
+	key, err := saauth.LoadSigningKey(o.ServiceAccountPrivateKeyFile)
+	if err != nil {
+		return err
+	}
+	signer, err := saauth.NewGenerator(saauth.LegacyIssuer, key)
+	if err != nil {
+		return err
+	}
+	rootCA, err := rootCABundle(cc)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restclient.AddUserAgent(restclient.CopyConfig(cc.Config), "skiff-controller-manager/tokens-controller"))
+	if err != nil {
+		return err
+	}
+	secrets := serviceaccounttoken.NewSecretInformer(client, o.ResyncPeriod)
+	c, err := serviceaccounttoken.NewController(cc.InformerFactory.Core().V1().ServiceAccounts(), secrets, client, signer, rootCA)
+	if err != nil {
+		return err
+	}
+	go secrets.Informer().Run(ctx.Done())
+	go c.Run(ctx, o.ConcurrentSyncs)
 	return nil
 }
 
@@ -402,8 +459,8 @@ func startResourceQuotaController(ctx context.Context, cc ControllerContext) err
 		cc.InformerFactory.Start(stop)
 		cc.MetadataInformers.Start(stop)
 	}
-	c, err := resourcequota.NewController(client, cc.InformerFactory.Core().V1().ResourceQuotas(), resourcequota.LegacyObjectCountEvaluators,
-		resourcequota.DefaultIgnoredResources(), cc.RESTMapper, informerForResource(cc), start, cc.Options.ResourceQuotaSyncPeriod)
+	c, err := resourcequota.NewController(client, cc.InformerFactory.Core().V1().ResourceQuotas(), skiffquota.NewEvaluators,
+		skiffquota.IgnoredResources(), cc.RESTMapper, informerForResource(cc), start, cc.Options.ResourceQuotaSyncPeriod)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,12 @@ type Options struct {
 	// TerminatedPodGCThreshold is how many terminated pods may exist
 	// before the pod garbage collector deletes the oldest; <= 0 disables.
 	TerminatedPodGCThreshold int
+	// UseServiceAccountCredentials runs each controller as its own service
+	// account in kube-system, as upstream's flag (kubeadm turns it on).
+	UseServiceAccountCredentials bool
+	// ServiceAccountPrivateKeyFile signs the legacy tokens of
+	// service-account token Secrets.
+	ServiceAccountPrivateKeyFile string
 	// RootCAFile is the CA bundle published to every namespace as
 	// kube-root-ca.crt; empty means the CA of the kubeconfig.
 	RootCAFile string
@@ -74,11 +80,11 @@ func NewOptions() *Options {
 		ResyncPeriod:         12 * time.Hour,
 		ConcurrentSyncs:      5,
 
-		TerminatedPodGCThreshold: 12500,
-
 		MaxEndpointsPerSlice:           100,
 		MirroringMaxEndpointsPerSubset: 1000,
 		ResourceQuotaSyncPeriod:        5 * time.Minute,
+		TerminatedPodGCThreshold:       12500,
+		UseServiceAccountCredentials:   true,
 	}
 }
 
@@ -110,6 +116,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.EndpointSliceUpdatesBatchPeriod, "endpointslice-updates-batch-period", o.EndpointSliceUpdatesBatchPeriod, "The length of endpoint slice updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.MirroringEndpointUpdatesBatchPeriod, "mirroring-endpointslice-updates-batch-period", o.MirroringEndpointUpdatesBatchPeriod, "The length of EndpointSlice updates batching period for EndpointSliceMirroring controller.")
 	fs.DurationVar(&o.ResourceQuotaSyncPeriod, "resource-quota-sync-period", o.ResourceQuotaSyncPeriod, "The period for syncing quota usage status in the system")
+	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
+	fs.StringVar(&o.ServiceAccountPrivateKeyFile, "service-account-private-key-file", o.ServiceAccountPrivateKeyFile, "PEM private key that signs the tokens of service-account token Secrets (the API server's service-account signing key).")
 	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
 }
 

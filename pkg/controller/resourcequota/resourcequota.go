@@ -1,7 +1,7 @@
 // Package resourcequota keeps status.hard and status.used of every
-// ResourceQuota: usage is recomputed by the quota evaluators (pods,
-// services, persistent volume claims, object counts, count/<resource>.<group>
-// for any other resource) over informer caches, honouring the quota's
+// ResourceQuota: usage is recomputed by the quota evaluators (pkg/quota's
+// pods, services, persistent volume claims and legacy object counts, and
+// count/<resource>.<group> for any other resource) over informer caches, honouring the quota's
 // scopes and scope selector. Informers are started lazily, only for the
 // resources some quota limits, and changes to those objects (deletions,
 // updates that change usage, creations) bring the namespace's quotas back.

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apiserver/pkg/quota/v1/generic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+
+	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
 type world struct {
@@ -168,5 +170,38 @@ func TestReplenishOnDelete(t *testing.T) {
 	w.c.replenish(schema.GroupResource{Resource: "secrets"}, cm)
 	if w.c.queue.Len() != 1 {
 		t.Errorf("a change of an unlimited resource queued the quota")
+	}
+}
+
+func TestPodComputeUsageWithSkiffEvaluators(t *testing.T) {
+	client := fake.NewClientset()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c, err := NewController(client, factory.Core().V1().ResourceQuotas(), skiffquota.NewEvaluators, skiffquota.IgnoredResources(),
+		apimeta.NewDefaultRESTMapper(nil), factory.ForResource, factory.Start, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); factory.Shutdown() })
+	c.stop = stop
+	w := &world{t: t, client: client, factory: factory, c: c, stop: stop}
+	pod := func(name string, cpu string, phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}}},
+			Status: corev1.PodStatus{Phase: phase}}
+	}
+	for _, p := range []*corev1.Pod{pod("a", "250m", corev1.PodRunning), pod("b", "500m", corev1.PodPending), pod("done", "2", corev1.PodSucceeded)} {
+		if _, err := client.CoreV1().Pods("ns").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.create(rq("q", corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10"), corev1.ResourceRequestsCPU: resource.MustParse("4")}))
+	s := w.sync("q")
+	if got := s.Used[corev1.ResourcePods]; got.Value() != 2 {
+		t.Errorf("pods used = %s, want 2 (terminal pods do not count)", got.String())
+	}
+	if got := s.Used[corev1.ResourceRequestsCPU]; got.MilliValue() != 750 {
+		t.Errorf("requests.cpu used = %s, want 750m", got.String())
 	}
 }

@@ -153,5 +153,10 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 	}
 	v1["componentstatuses"] = componentStatuses
 
+	// TokenRequest: tokens bound to pods, secrets or nodes.
+	if c.ServiceAccountTokens != nil {
+		v1["serviceaccounts/token"] = serviceaccount.NewTokenREST(serviceAccounts, pods.Pod, secrets, nodes.Node, *c.ServiceAccountTokens, c.APIAudiences)
+	}
+
 	return generic.GroupStorage{"v1": v1}, nil
 }
