@@ -2,13 +2,20 @@ package main
 
 import (
 	"context"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/apiserver"
+	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
 )
 
@@ -34,6 +41,7 @@ func newServerCommand() *cobra.Command {
 	cm := controllermanager.NewOptions()
 	var disableAgent bool
 	var disabled []string
+	var localStoragePath string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control plane: API server, etcd, controllers, scheduler (and a node agent)",
@@ -59,10 +67,24 @@ func newServerCommand() *cobra.Command {
 			if cm.RootCAFile == "" {
 				cm.RootCAFile = o.CACertPath()
 			}
+			// The local-path provisioner (k3s's local-storage): volumes under
+			// the data dir, and its default StorageClass created at start.
+			localStorage := !contains(disabled, "local-storage")
+			switch {
+			case !localStorage:
+				cm.LocalPathDir = ""
+			case localStoragePath != "":
+				cm.LocalPathDir = localStoragePath
+			default:
+				cm.LocalPathDir = filepath.Join(o.DataDir, "storage")
+			}
 			if cm.ServiceAccountPrivateKeyFile == "" {
 				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}
 			return apiserver.Run(ctx, o, func() {
+				if localStorage {
+					go ensureLocalStorageClass(ctx, o.KubeconfigPath())
+				}
 				if runControllers {
 					go func() {
 						if err := controllermanager.Run(ctx, cm, controllers); err != nil {
@@ -77,7 +99,8 @@ func newServerCommand() *cobra.Command {
 	o.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, local-storage (the local-path provisioner and its StorageClass).")
+	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd
@@ -90,4 +113,26 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ensureLocalStorageClass creates the default local-path StorageClass, as
+// k3s deploys it, retrying until the API server takes it.
+func ensureLocalStorageClass(ctx context.Context, kubeconfig string) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		klog.ErrorS(err, "Cannot create the local-path StorageClass")
+		return
+	}
+	client, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "skiff-server/local-storage"))
+	if err != nil {
+		klog.ErrorS(err, "Cannot create the local-path StorageClass")
+		return
+	}
+	_ = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := localpath.EnsureStorageClass(ctx, client); err != nil {
+			klog.ErrorS(err, "Creating the local-path StorageClass; retrying")
+			return false, nil
+		}
+		return true, nil
+	})
 }

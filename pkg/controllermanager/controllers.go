@@ -41,6 +41,11 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
+	"github.com/skiff-project/skiff/pkg/controller/volume/ephemeral"
+	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
+	"github.com/skiff-project/skiff/pkg/controller/volume/persistentvolume"
+	"github.com/skiff-project/skiff/pkg/controller/volume/pvcprotection"
+	"github.com/skiff-project/skiff/pkg/controller/volume/pvprotection"
 	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
@@ -67,29 +72,33 @@ const (
 // controller name. Each lives in its own package under pkg/controller.
 func NewControllers() map[string]Controller {
 	return map[string]Controller{
-		"namespace-controller":                     {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
-		"garbage-collector-controller":             {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
-		"serviceaccount-controller":                {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
-		"root-ca-certificate-publisher-controller": {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
-		"replicaset-controller":                    {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
-		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
-		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
-		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
-		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
-		"job-controller":                           {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
-		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
-		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
-		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
-		"disruption-controller":                    {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
-		"resourcequota-controller":                 {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
-		"node-ipam-controller":                     {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
-		"node-lifecycle-controller":                {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
-		"taint-eviction-controller":                {OnByDefault: true, Start: startTaintEvictionController},
-		"endpoints-controller":                     {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
-		"endpointslice-controller":                 {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
-		"endpointslice-mirroring-controller":       {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
-		"clusterrole-aggregation-controller":       {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
-		"serviceaccount-token-controller":          {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
+		"namespace-controller":                        {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
+		"garbage-collector-controller":                {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
+		"serviceaccount-controller":                   {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
+		"root-ca-certificate-publisher-controller":    {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
+		"replicaset-controller":                       {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
+		"replicationcontroller-controller":            {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
+		"deployment-controller":                       {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
+		"statefulset-controller":                      {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
+		"daemonset-controller":                        {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
+		"job-controller":                              {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
+		"cronjob-controller":                          {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
+		"ttl-after-finished-controller":               {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
+		"pod-garbage-collector-controller":            {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"disruption-controller":                       {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
+		"resourcequota-controller":                    {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
+		"node-ipam-controller":                        {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
+		"node-lifecycle-controller":                   {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
+		"taint-eviction-controller":                   {OnByDefault: true, Start: startTaintEvictionController},
+		"persistentvolume-binder-controller":          {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
+		"persistentvolumeclaim-protection-controller": {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
+		"persistentvolume-protection-controller":      {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
+		"ephemeral-volume-controller":                 {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
+		"endpoints-controller":                        {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
+		"endpointslice-controller":                    {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
+		"endpointslice-mirroring-controller":          {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
+		"clusterrole-aggregation-controller":          {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":             {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -513,5 +522,63 @@ func startTaintEvictionController(ctx context.Context, cc ControllerContext) err
 		return err
 	}
 	go c.Run(ctx, 8)
+	return nil
+}
+
+func startPersistentVolumeBinder(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("persistent-volume-binder")
+	if err != nil {
+		return err
+	}
+	var provisioners []persistentvolume.Provisioner
+	if cc.Options.LocalPathDir != "" {
+		provisioners = append(provisioners, &localpath.Provisioner{Dir: cc.Options.LocalPathDir})
+	}
+	f := cc.InformerFactory
+	c, err := persistentvolume.NewController(client, f.Core().V1().PersistentVolumes(), f.Core().V1().PersistentVolumeClaims(),
+		f.Storage().V1().StorageClasses(), f.Core().V1().Nodes(), f.Core().V1().Pods(), cc.Options.PVClaimBinderSyncPeriod, provisioners...)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startPVCProtection(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("pvc-protection-controller")
+	if err != nil {
+		return err
+	}
+	c, err := pvcprotection.NewController(client, cc.InformerFactory.Core().V1().PersistentVolumeClaims(), cc.InformerFactory.Core().V1().Pods())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 1)
+	return nil
+}
+
+func startPVProtection(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("pv-protection-controller")
+	if err != nil {
+		return err
+	}
+	c, err := pvprotection.NewController(client, cc.InformerFactory.Core().V1().PersistentVolumes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 1)
+	return nil
+}
+
+func startEphemeralVolumeController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("ephemeral-volume-controller")
+	if err != nil {
+		return err
+	}
+	c, err := ephemeral.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().PersistentVolumeClaims())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
 	return nil
 }

@@ -59,6 +59,12 @@ type Options struct {
 	EndpointUpdatesBatchPeriod          time.Duration
 	EndpointSliceUpdatesBatchPeriod     time.Duration
 	MirroringEndpointUpdatesBatchPeriod time.Duration
+	// LocalPathDir holds the local-path provisioner's volumes; empty
+	// turns the provisioner off.
+	LocalPathDir string
+	// PVClaimBinderSyncPeriod is how often the binder resyncs volumes and
+	// claims.
+	PVClaimBinderSyncPeriod time.Duration
 	// ResourceQuotaSyncPeriod is how often every quota's usage is
 	// recomputed.
 	ResourceQuotaSyncPeriod time.Duration
@@ -83,6 +89,8 @@ func NewOptions() *Options {
 		MaxEndpointsPerSlice:           100,
 		MirroringMaxEndpointsPerSubset: 1000,
 		ResourceQuotaSyncPeriod:        5 * time.Minute,
+		LocalPathDir:                   "/var/lib/skiff/storage",
+		PVClaimBinderSyncPeriod:        15 * time.Second,
 		TerminatedPodGCThreshold:       12500,
 		UseServiceAccountCredentials:   true,
 	}
@@ -115,6 +123,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.EndpointUpdatesBatchPeriod, "endpoint-updates-batch-period", o.EndpointUpdatesBatchPeriod, "The length of endpoint updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.EndpointSliceUpdatesBatchPeriod, "endpointslice-updates-batch-period", o.EndpointSliceUpdatesBatchPeriod, "The length of endpoint slice updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.MirroringEndpointUpdatesBatchPeriod, "mirroring-endpointslice-updates-batch-period", o.MirroringEndpointUpdatesBatchPeriod, "The length of EndpointSlice updates batching period for EndpointSliceMirroring controller.")
+	fs.StringVar(&o.LocalPathDir, "default-local-storage-path", o.LocalPathDir, "Directory of the local-path provisioner's volumes (StorageClass local-path); empty disables the provisioner.")
+	fs.DurationVar(&o.PVClaimBinderSyncPeriod, "pvclaimbinder-sync-period", o.PVClaimBinderSyncPeriod, "The period for syncing persistent volumes and persistent volume claims")
 	fs.DurationVar(&o.ResourceQuotaSyncPeriod, "resource-quota-sync-period", o.ResourceQuotaSyncPeriod, "The period for syncing quota usage status in the system")
 	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
 	fs.StringVar(&o.ServiceAccountPrivateKeyFile, "service-account-private-key-file", o.ServiceAccountPrivateKeyFile, "PEM private key that signs the tokens of service-account token Secrets (the API server's service-account signing key).")
