@@ -78,6 +78,12 @@ func newServerCommand() *cobra.Command {
 			default:
 				cm.LocalPathDir = filepath.Join(o.DataDir, "storage")
 			}
+			// Certificates for CSRs (kubelets joining) come from the
+			// cluster CA.
+			if cm.ClusterSigningCertFile == "" && cm.ClusterSigningKeyFile == "" {
+				cm.ClusterSigningCertFile = o.CACertPath()
+				cm.ClusterSigningKeyFile = filepath.Join(filepath.Dir(o.CACertPath()), "ca.key")
+			}
 			if cm.ServiceAccountPrivateKeyFile == "" {
 				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}
@@ -101,6 +107,8 @@ func newServerCommand() *cobra.Command {
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
 	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, local-storage (the local-path provisioner and its StorageClass).")
 	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
+	// As kubeadm does, the server also runs the bootstrap-token controllers.
+	cm.Controllers = []string{"*", "bootstrap-signer-controller", "token-cleaner-controller"}
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd

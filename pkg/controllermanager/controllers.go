@@ -18,6 +18,10 @@ import (
 	"k8s.io/utils/clock"
 
 	saauth "github.com/skiff-project/skiff/pkg/auth/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/bootstrapsigner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/approver"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/cleaner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/signer"
 	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
@@ -40,6 +44,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccounttoken"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
+	"github.com/skiff-project/skiff/pkg/controller/tokencleaner"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
 	"github.com/skiff-project/skiff/pkg/controller/volume/ephemeral"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
@@ -72,33 +77,39 @@ const (
 // controller name. Each lives in its own package under pkg/controller.
 func NewControllers() map[string]Controller {
 	return map[string]Controller{
-		"namespace-controller":                        {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
-		"garbage-collector-controller":                {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
-		"serviceaccount-controller":                   {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
-		"root-ca-certificate-publisher-controller":    {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
-		"replicaset-controller":                       {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
-		"replicationcontroller-controller":            {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
-		"deployment-controller":                       {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
-		"statefulset-controller":                      {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
-		"daemonset-controller":                        {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
-		"job-controller":                              {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
-		"cronjob-controller":                          {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
-		"ttl-after-finished-controller":               {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
-		"pod-garbage-collector-controller":            {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
-		"disruption-controller":                       {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
-		"resourcequota-controller":                    {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
-		"node-ipam-controller":                        {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
-		"node-lifecycle-controller":                   {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
-		"taint-eviction-controller":                   {OnByDefault: true, Start: startTaintEvictionController},
-		"persistentvolume-binder-controller":          {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
-		"persistentvolumeclaim-protection-controller": {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
-		"persistentvolume-protection-controller":      {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
-		"ephemeral-volume-controller":                 {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
-		"endpoints-controller":                        {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
-		"endpointslice-controller":                    {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
-		"endpointslice-mirroring-controller":          {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
-		"clusterrole-aggregation-controller":          {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
-		"serviceaccount-token-controller":             {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
+		"namespace-controller":                           {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
+		"garbage-collector-controller":                   {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
+		"serviceaccount-controller":                      {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
+		"root-ca-certificate-publisher-controller":       {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
+		"replicaset-controller":                          {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
+		"replicationcontroller-controller":               {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
+		"deployment-controller":                          {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
+		"statefulset-controller":                         {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
+		"daemonset-controller":                           {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
+		"job-controller":                                 {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
+		"cronjob-controller":                             {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
+		"ttl-after-finished-controller":                  {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
+		"pod-garbage-collector-controller":               {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"disruption-controller":                          {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
+		"resourcequota-controller":                       {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
+		"node-ipam-controller":                           {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
+		"node-lifecycle-controller":                      {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
+		"taint-eviction-controller":                      {OnByDefault: true, Start: startTaintEvictionController},
+		"persistentvolume-binder-controller":             {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
+		"persistentvolumeclaim-protection-controller":    {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
+		"persistentvolume-protection-controller":         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
+		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
+		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
+		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
+		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
+		// Off unless asked for, as upstream (kubeadm and skiff server turn them on).
+		"bootstrap-signer-controller":        {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
+		"token-cleaner-controller":           {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
+		"endpoints-controller":               {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
+		"endpointslice-controller":           {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
+		"endpointslice-mirroring-controller": {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
+		"clusterrole-aggregation-controller": {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":    {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -580,5 +591,75 @@ func startEphemeralVolumeController(ctx context.Context, cc ControllerContext) e
 		return err
 	}
 	go c.Run(ctx, 5)
+	return nil
+}
+
+// startCSRSigning runs a signer per signer name with the cluster CA, when
+// --cluster-signing-cert-file and --cluster-signing-key-file are given.
+func startCSRSigning(ctx context.Context, cc ControllerContext) error {
+	certFile, keyFile := cc.Options.ClusterSigningCertFile, cc.Options.ClusterSigningKeyFile
+	if certFile == "" || keyFile == "" {
+		klog.InfoS("Skipping CSR signing: no --cluster-signing-cert-file/--cluster-signing-key-file")
+		return nil
+	}
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	for name := range signer.Signers {
+		c, err := signer.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests(), name, certFile, keyFile, cc.Options.ClusterSigningDuration)
+		if err != nil {
+			return fmt.Errorf("signer %s: %w", name, err)
+		}
+		go c.Run(ctx, 5)
+	}
+	return nil
+}
+
+func startCSRApproving(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	c, err := approver.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+func startCSRCleaner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	go cleaner.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests()).Run(ctx)
+	return nil
+}
+
+func startBootstrapSigner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("bootstrap-signer")
+	if err != nil {
+		return err
+	}
+	c, err := bootstrapsigner.NewController(client, cc.InformerFactory.Core().V1().ConfigMaps(), cc.InformerFactory.Core().V1().Secrets())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startTokenCleaner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("token-cleaner")
+	if err != nil {
+		return err
+	}
+	c, err := tokencleaner.NewController(client, cc.InformerFactory.Core().V1().Secrets())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
 	return nil
 }

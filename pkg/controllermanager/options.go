@@ -59,6 +59,11 @@ type Options struct {
 	EndpointUpdatesBatchPeriod          time.Duration
 	EndpointSliceUpdatesBatchPeriod     time.Duration
 	MirroringEndpointUpdatesBatchPeriod time.Duration
+	// ClusterSigningCertFile and ClusterSigningKeyFile are the CA that
+	// signs approved CSRs; ClusterSigningDuration their lifetime.
+	ClusterSigningCertFile string
+	ClusterSigningKeyFile  string
+	ClusterSigningDuration time.Duration
 	// LocalPathDir holds the local-path provisioner's volumes; empty
 	// turns the provisioner off.
 	LocalPathDir string
@@ -91,6 +96,7 @@ func NewOptions() *Options {
 		ResourceQuotaSyncPeriod:        5 * time.Minute,
 		LocalPathDir:                   "/var/lib/skiff/storage",
 		PVClaimBinderSyncPeriod:        15 * time.Second,
+		ClusterSigningDuration:         365 * 24 * time.Hour,
 		TerminatedPodGCThreshold:       12500,
 		UseServiceAccountCredentials:   true,
 	}
@@ -123,6 +129,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.EndpointUpdatesBatchPeriod, "endpoint-updates-batch-period", o.EndpointUpdatesBatchPeriod, "The length of endpoint updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.EndpointSliceUpdatesBatchPeriod, "endpointslice-updates-batch-period", o.EndpointSliceUpdatesBatchPeriod, "The length of endpoint slice updates batching period. Processing of pod changes will be delayed by this duration to join them with potential upcoming updates and reduce the overall number of endpoints updates.")
 	fs.DurationVar(&o.MirroringEndpointUpdatesBatchPeriod, "mirroring-endpointslice-updates-batch-period", o.MirroringEndpointUpdatesBatchPeriod, "The length of EndpointSlice updates batching period for EndpointSliceMirroring controller.")
+	fs.StringVar(&o.ClusterSigningCertFile, "cluster-signing-cert-file", o.ClusterSigningCertFile, "Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates.")
+	fs.StringVar(&o.ClusterSigningKeyFile, "cluster-signing-key-file", o.ClusterSigningKeyFile, "Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates.")
+	fs.DurationVar(&o.ClusterSigningDuration, "cluster-signing-duration", o.ClusterSigningDuration, "The max length of duration signed certificates will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds.")
 	fs.StringVar(&o.LocalPathDir, "default-local-storage-path", o.LocalPathDir, "Directory of the local-path provisioner's volumes (StorageClass local-path); empty disables the provisioner.")
 	fs.DurationVar(&o.PVClaimBinderSyncPeriod, "pvclaimbinder-sync-period", o.PVClaimBinderSyncPeriod, "The period for syncing persistent volumes and persistent volume claims")
 	fs.DurationVar(&o.ResourceQuotaSyncPeriod, "resource-quota-sync-period", o.ResourceQuotaSyncPeriod, "The period for syncing quota usage status in the system")
