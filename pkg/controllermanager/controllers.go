@@ -15,6 +15,9 @@ import (
 	"k8s.io/client-go/scale"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
+	resourceclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
+	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
+	externalmetrics "k8s.io/metrics/pkg/client/external_metrics"
 	"k8s.io/utils/clock"
 
 	saauth "github.com/skiff-project/skiff/pkg/auth/serviceaccount"
@@ -35,6 +38,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
 	"github.com/skiff-project/skiff/pkg/controller/nodeipam"
 	"github.com/skiff-project/skiff/pkg/controller/nodelifecycle"
+	"github.com/skiff-project/skiff/pkg/controller/podautoscaler"
 	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
@@ -103,13 +107,14 @@ func NewControllers() map[string]Controller {
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
 		// Off unless asked for, as upstream (kubeadm and skiff server turn them on).
-		"bootstrap-signer-controller":        {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
-		"token-cleaner-controller":           {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
-		"endpoints-controller":               {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
-		"endpointslice-controller":           {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
-		"endpointslice-mirroring-controller": {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
-		"clusterrole-aggregation-controller": {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
-		"serviceaccount-token-controller":    {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
+		"bootstrap-signer-controller":          {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
+		"token-cleaner-controller":             {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
+		"horizontal-pod-autoscaler-controller": {OnByDefault: true, Aliases: []string{"horizontalpodautoscaling"}, Start: startHorizontalPodAutoscaler},
+		"endpoints-controller":                 {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
+		"endpointslice-controller":             {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
+		"endpointslice-mirroring-controller":   {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
+		"clusterrole-aggregation-controller":   {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":      {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -661,5 +666,37 @@ func startTokenCleaner(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx)
+	return nil
+}
+
+func startHorizontalPodAutoscaler(ctx context.Context, cc ControllerContext) error {
+	cfg := cc.ConfigFor("horizontal-pod-autoscaler")
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	scales, err := scaleClient(cc, "horizontal-pod-autoscaler")
+	if err != nil {
+		return err
+	}
+	resourceMetrics, err := resourceclient.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("resource metrics client: %w", err)
+	}
+	externalMetrics, err := externalmetrics.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("external metrics client: %w", err)
+	}
+	// Which custom metrics API versions exist is rediscovered every sync.
+	apiVersions := custommetrics.NewAvailableAPIsGetter(client.Discovery())
+	metricsClient := podautoscaler.NewRESTMetricsClient(resourceMetrics, custommetrics.NewForConfig(cfg, cc.RESTMapper, apiVersions), externalMetrics)
+	opts := cc.Options.HPA
+	c, err := podautoscaler.NewController(client, scales, cc.RESTMapper, metricsClient,
+		cc.InformerFactory.Autoscaling().V2().HorizontalPodAutoscalers(), cc.InformerFactory.Core().V1().Pods(), opts)
+	if err != nil {
+		return err
+	}
+	go custommetrics.PeriodicallyInvalidate(apiVersions, opts.SyncPeriod, ctx.Done())
+	go c.Run(ctx, 5)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiff-project/skiff/pkg/controller/nodeipam"
 	"github.com/skiff-project/skiff/pkg/controller/nodelifecycle"
+	"github.com/skiff-project/skiff/pkg/controller/podautoscaler"
 )
 
 // Options are the controller-manager's settings.
@@ -64,6 +65,8 @@ type Options struct {
 	ClusterSigningCertFile string
 	ClusterSigningKeyFile  string
 	ClusterSigningDuration time.Duration
+	// HPA are the horizontal pod autoscaler's settings.
+	HPA podautoscaler.Options
 	// LocalPathDir holds the local-path provisioner's volumes; empty
 	// turns the provisioner off.
 	LocalPathDir string
@@ -97,6 +100,7 @@ func NewOptions() *Options {
 		LocalPathDir:                   "/var/lib/skiff/storage",
 		PVClaimBinderSyncPeriod:        15 * time.Second,
 		ClusterSigningDuration:         365 * 24 * time.Hour,
+		HPA:                            podautoscaler.DefaultOptions(),
 		TerminatedPodGCThreshold:       12500,
 		UseServiceAccountCredentials:   true,
 	}
@@ -132,6 +136,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterSigningCertFile, "cluster-signing-cert-file", o.ClusterSigningCertFile, "Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped certificates.")
 	fs.StringVar(&o.ClusterSigningKeyFile, "cluster-signing-key-file", o.ClusterSigningKeyFile, "Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped certificates.")
 	fs.DurationVar(&o.ClusterSigningDuration, "cluster-signing-duration", o.ClusterSigningDuration, "The max length of duration signed certificates will be given. Individual CSRs may request shorter certs by setting spec.expirationSeconds.")
+	fs.DurationVar(&o.HPA.SyncPeriod, "horizontal-pod-autoscaler-sync-period", o.HPA.SyncPeriod, "The period for syncing the number of pods in horizontal pod autoscaler.")
+	fs.DurationVar(&o.HPA.DownscaleStabilizationWindow, "horizontal-pod-autoscaler-downscale-stabilization", o.HPA.DownscaleStabilizationWindow, "The period for which autoscaler will look backwards and not scale down below any recommendation it made during that period.")
+	fs.Float64Var(&o.HPA.Tolerance, "horizontal-pod-autoscaler-tolerance", o.HPA.Tolerance, "The minimum change (from 1.0) in the desired-to-actual metrics ratio for the horizontal pod autoscaler to consider scaling.")
+	fs.DurationVar(&o.HPA.CPUInitializationPeriod, "horizontal-pod-autoscaler-cpu-initialization-period", o.HPA.CPUInitializationPeriod, "The period after pod start when CPU samples might be skipped.")
+	fs.DurationVar(&o.HPA.DelayOfInitialReadinessStatus, "horizontal-pod-autoscaler-initial-readiness-delay", o.HPA.DelayOfInitialReadinessStatus, "The period after pod start during which readiness changes will be treated as initial readiness.")
 	fs.StringVar(&o.LocalPathDir, "default-local-storage-path", o.LocalPathDir, "Directory of the local-path provisioner's volumes (StorageClass local-path); empty disables the provisioner.")
 	fs.DurationVar(&o.PVClaimBinderSyncPeriod, "pvclaimbinder-sync-period", o.PVClaimBinderSyncPeriod, "The period for syncing persistent volumes and persistent volume claims")
 	fs.DurationVar(&o.ResourceQuotaSyncPeriod, "resource-quota-sync-period", o.ResourceQuotaSyncPeriod, "The period for syncing quota usage status in the system")
