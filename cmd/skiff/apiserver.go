@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-project/skiff/pkg/agent"
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
@@ -39,6 +41,7 @@ func newAPIServerCommand() *cobra.Command {
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
+	ag := agent.NewOptions()
 	var disableAgent bool
 	var disabled []string
 	var localStoragePath string
@@ -56,7 +59,9 @@ func newServerCommand() *cobra.Command {
 				return utilerrors.NewAggregate(errs)
 			}
 			if !disableAgent {
-				klog.InfoS("The node agent is not built yet; running the control plane only (as with --disable-agent)")
+				if errs := ag.Validate(); len(errs) > 0 {
+					return utilerrors.NewAggregate(errs)
+				}
 			}
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
@@ -87,9 +92,24 @@ func newServerCommand() *cobra.Command {
 			if cm.ServiceAccountPrivateKeyFile == "" {
 				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}
+			// The node talks to the API as system:node:<name>, the identity
+			// the Node authorizer and NodeRestriction expect.
+			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeletKubeconfigPath(), o.CACertPath()
+			var agentRunning sync.WaitGroup
+			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {
 				if localStorage {
 					go ensureLocalStorageClass(ctx, o.KubeconfigPath())
+				}
+				if !disableAgent {
+					agentRunning.Add(1)
+					go func() {
+						defer agentRunning.Done()
+						if err := agent.Run(ctx, ag); err != nil {
+							klog.ErrorS(err, "Node agent stopped; stopping the server")
+							cancel()
+						}
+					}()
 				}
 				if runControllers {
 					go func() {
@@ -105,6 +125,7 @@ func newServerCommand() *cobra.Command {
 	o.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
+	addAgentFlags(fs, ag)
 	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, local-storage (the local-path provisioner and its StorageClass).")
 	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
 	// As kubeadm does, the server also runs the bootstrap-token controllers.

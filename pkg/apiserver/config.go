@@ -113,13 +113,6 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	// Pods and services are dialled by IP: their certificates cannot be
 	// verified by name.
 	c.ProxyTransport = utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}})
-	// Like upstream without --kubelet-certificate-authority, kubelets'
-	// serving certificates are not verified; client certificates for the
-	// kubelet's authentication come with the node work.
-	c.KubeletClientConfig = generic.KubeletClientConfig{
-		Port:      10250,
-		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}}),
-	}
 	c.AdvertiseAddress = o.AdvertiseAddress
 	if c.AdvertiseAddress == nil {
 		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
@@ -132,6 +125,18 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 		return nil, err
 	}
 	c.tls = tls
+	// Like upstream without --kubelet-certificate-authority, kubelets'
+	// serving certificates are not verified; the API server authenticates
+	// to kubelets with its kubelet-client certificate (system:masters).
+	kubeletClient, err := cryptotls.LoadX509KeyPair(tls.kubeletClientCert, tls.kubeletClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("load kubelet client certificate: %w", err)
+	}
+	c.KubeletClientConfig = generic.KubeletClientConfig{
+		Port: 10250,
+		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{
+			InsecureSkipVerify: true, Certificates: []cryptotls.Certificate{kubeletClient}}}),
+	}
 	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
@@ -266,6 +271,7 @@ type certificates struct {
 	servingCert, servingKey                   string
 	frontProxyCA                              string
 	frontProxyClientCert, frontProxyClientKey string
+	kubeletClientCert, kubeletClientKey       string
 }
 
 // ensureCertificates creates (first start) or reloads the cluster CA, the
@@ -304,6 +310,10 @@ func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (
 	if err != nil {
 		return certificates{}, err
 	}
+	kcCert, kcKey, err := ca.EnsureCert(dir, "apiserver-kubelet-client", pki.CertSpec{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}})
+	if err != nil {
+		return certificates{}, err
+	}
 	if err := pki.WriteKubeconfig(o.KubeconfigPath(), o.localURL(), ca.CertPath, adminCert, adminKey, "admin"); err != nil {
 		return certificates{}, fmt.Errorf("write admin kubeconfig: %w", err)
 	}
@@ -313,6 +323,7 @@ func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (
 	return certificates{
 		caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey,
 		frontProxyCA: frontProxyCA.CertPath, frontProxyClientCert: fpCert, frontProxyClientKey: fpKey,
+		kubeletClientCert: kcCert, kubeletClientKey: kcKey,
 	}, nil
 }
 

@@ -66,7 +66,7 @@ type Plugin struct {
 }
 
 var (
-	_ admission.ValidationInterface                = &Plugin{}
+	_ admission.MutationInterface                  = &Plugin{}
 	_ initializer.WantsExternalKubeInformerFactory = &Plugin{}
 	_ initializer.WantsUnconditionalAuthorizer     = &Plugin{}
 )
@@ -113,9 +113,11 @@ var (
 	podCertificateRequestResource = schema.GroupResource{Group: "certificates.k8s.io", Resource: "podcertificaterequests"}
 )
 
-// Validate implements admission.ValidationInterface; requests not from a
-// node pass untouched.
-func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+// Admit implements admission.MutationInterface, as upstream's plugin does:
+// it must see a TokenRequest before the token storage fills in the default
+// audiences, since a pod's token volume names no audience. It never mutates;
+// requests not from a node pass untouched.
+func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
 	node, isNode := nodeauthorizer.Identity(a.GetUserInfo())
 	if !isNode {
 		return nil

@@ -121,7 +121,7 @@ func TestNodeRestriction(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := p.Validate(context.Background(), tc.attrs, nil)
+			err := p.Admit(context.Background(), tc.attrs, nil)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)

@@ -117,7 +117,9 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 	}
 	v1["endpoints"] = endpoints
 
-	nodes, err := node.NewStorage(c.RESTOptionsGetter, c.ProxyTransport)
+	// nodes/proxy reaches kubelets: their transport carries the API
+	// server's kubelet-client certificate (kubelets require one).
+	nodes, err := node.NewStorage(c.RESTOptionsGetter, c.KubeletClientConfig.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("nodes: %w", err)
 	}
