@@ -58,3 +58,30 @@ up:
 
 clean:
 	rm -rf bin _output
+
+## conformance: upstream v1.37 conformance suite (conformance/, its own Go module) against
+## KUBECONFIG, or a throw-away bin/skiff cluster when it is unset; FOCUS=, SKIP=, GINKGO_NODES=,
+## E2E_TIMEOUT= override. Writes _output/conformance/{junit_01.xml,e2e.log,summary.txt}.
+.PHONY: conformance conformance-quick conformance-build conformance-images conformance-images-verify conformance-unit
+conformance:
+	conformance/hack/run.sh
+
+## conformance-quick: the api-only subset in conformance/testdata/quick.txt (< 15 min, no images)
+conformance-quick:
+	QUICK=1 conformance/hack/run.sh
+
+## conformance-build: e2e.test, ginkgo and the test images' binaries into _output/conformance/bin
+conformance-build:
+	conformance/hack/build.sh
+
+## conformance-images: the test images as OCI tars in _output/conformance/images
+conformance-images:
+	conformance/hack/images.sh
+
+## conformance-images-verify: build the images, assert each conformance image reference has its tar
+conformance-images-verify: conformance-images
+	cd conformance && CONFORMANCE_IMAGES_DIR=$(CURDIR)/_output/conformance/images $(GO) test -count=1 ./internal/images/
+
+## conformance-unit: unit tests of the conformance module (summariser, progress, image list)
+conformance-unit:
+	cd conformance && $(GO) test ./...
