@@ -2,15 +2,22 @@ package main
 
 import (
 	"context"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/agent"
 	"github.com/skiff-project/skiff/pkg/apiserver"
+	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
 )
 
@@ -37,6 +44,7 @@ func newServerCommand() *cobra.Command {
 	ag := agent.NewOptions()
 	var disableAgent bool
 	var disabled []string
+	var localStoragePath string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control plane: API server, etcd, controllers, scheduler (and a node agent)",
@@ -64,6 +72,23 @@ func newServerCommand() *cobra.Command {
 			if cm.RootCAFile == "" {
 				cm.RootCAFile = o.CACertPath()
 			}
+			// The local-path provisioner (k3s's local-storage): volumes under
+			// the data dir, and its default StorageClass created at start.
+			localStorage := !contains(disabled, "local-storage")
+			switch {
+			case !localStorage:
+				cm.LocalPathDir = ""
+			case localStoragePath != "":
+				cm.LocalPathDir = localStoragePath
+			default:
+				cm.LocalPathDir = filepath.Join(o.DataDir, "storage")
+			}
+			// Certificates for CSRs (kubelets joining) come from the
+			// cluster CA.
+			if cm.ClusterSigningCertFile == "" && cm.ClusterSigningKeyFile == "" {
+				cm.ClusterSigningCertFile = o.CACertPath()
+				cm.ClusterSigningKeyFile = filepath.Join(filepath.Dir(o.CACertPath()), "ca.key")
+			}
 			if cm.ServiceAccountPrivateKeyFile == "" {
 				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
 			}
@@ -73,6 +98,9 @@ func newServerCommand() *cobra.Command {
 			var agentRunning sync.WaitGroup
 			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {
+				if localStorage {
+					go ensureLocalStorageClass(ctx, o.KubeconfigPath())
+				}
 				if !disableAgent {
 					agentRunning.Add(1)
 					go func() {
@@ -98,7 +126,10 @@ func newServerCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
 	addAgentFlags(fs, ag)
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, local-storage (the local-path provisioner and its StorageClass).")
+	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
+	// As kubeadm does, the server also runs the bootstrap-token controllers.
+	cm.Controllers = []string{"*", "bootstrap-signer-controller", "token-cleaner-controller"}
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd
@@ -111,4 +142,26 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ensureLocalStorageClass creates the default local-path StorageClass, as
+// k3s deploys it, retrying until the API server takes it.
+func ensureLocalStorageClass(ctx context.Context, kubeconfig string) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		klog.ErrorS(err, "Cannot create the local-path StorageClass")
+		return
+	}
+	client, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "skiff-server/local-storage"))
+	if err != nil {
+		klog.ErrorS(err, "Cannot create the local-path StorageClass")
+		return
+	}
+	_ = wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := localpath.EnsureStorageClass(ctx, client); err != nil {
+			klog.ErrorS(err, "Creating the local-path StorageClass; retrying")
+			return false, nil
+		}
+		return true, nil
+	})
 }
