@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
+
+	"github.com/skiff-project/skiff/pkg/registry/scheduling/priorityclass"
 )
 
 // systemNamespaces exist in every cluster, as upstream creates them.
@@ -47,6 +49,10 @@ func (b *bootstrapper) run(ctx context.Context) error {
 			klog.InfoS("Bootstrap: waiting to publish extension-apiserver-authentication", "err", err)
 			return false, nil
 		}
+		if err := b.ensurePriorityClasses(ctx); err != nil {
+			klog.InfoS("Bootstrap: waiting to create system priority classes", "err", err)
+			return false, nil
+		}
 		return true, nil
 	})
 	if err != nil {
@@ -65,6 +71,18 @@ func (b *bootstrapper) ensureNamespaces(ctx context.Context) error {
 		_, err := b.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// ensurePriorityClasses creates system-node-critical and
+// system-cluster-critical, which no one else may create.
+func (b *bootstrapper) ensurePriorityClasses(ctx context.Context) error {
+	for _, pc := range priorityclass.SystemPriorityClasses() {
+		_, err := b.client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("priority class %s: %w", pc.Name, err)
 		}
 	}
 	return nil

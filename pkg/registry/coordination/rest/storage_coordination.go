@@ -2,6 +2,9 @@
 package rest
 
 import (
+	"fmt"
+
+	"github.com/skiff-project/skiff/pkg/registry/coordination/lease"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -11,6 +14,13 @@ const GroupName = "coordination.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	leases, err := lease.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("leases: %w", err)
+	}
+	v1["leases"] = leases
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

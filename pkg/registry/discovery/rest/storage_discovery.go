@@ -2,6 +2,9 @@
 package rest
 
 import (
+	"fmt"
+
+	"github.com/skiff-project/skiff/pkg/registry/discovery/endpointslice"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
 
@@ -11,6 +14,13 @@ const GroupName = "discovery.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	slices, err := endpointslice.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("endpointslices: %w", err)
+	}
+	v1["endpointslices"] = slices
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -2,7 +2,12 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/networking/ingress"
+	"github.com/skiff-project/skiff/pkg/registry/networking/ingressclass"
+	"github.com/skiff-project/skiff/pkg/registry/networking/networkpolicy"
 )
 
 // GroupName is the API group this package serves.
@@ -11,6 +16,29 @@ const GroupName = "networking.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	// networkpolicies
+	netpol, err := networkpolicy.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("networkpolicies: %w", err)
+	}
+	v1["networkpolicies"] = netpol
+
+	// ingresses
+	ing, err := ingress.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("ingresses: %w", err)
+	}
+	v1["ingresses"] = ing.Ingress
+	v1["ingresses/status"] = ing.Status
+
+	// ingressclasses
+	ingClass, err := ingressclass.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("ingressclasses: %w", err)
+	}
+	v1["ingressclasses"] = ingClass
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -2,7 +2,10 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/node/runtimeclass"
 )
 
 // GroupName is the API group this package serves.
@@ -11,6 +14,13 @@ const GroupName = "node.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	rc, err := runtimeclass.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("runtimeclasses: %w", err)
+	}
+	v1["runtimeclasses"] = rc
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

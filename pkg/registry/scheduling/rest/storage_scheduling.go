@@ -2,7 +2,10 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/scheduling/priorityclass"
 )
 
 // GroupName is the API group this package serves.
@@ -11,6 +14,13 @@ const GroupName = "scheduling.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	pc, err := priorityclass.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("priorityclasses: %w", err)
+	}
+	v1["priorityclasses"] = pc
+
+	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -2,7 +2,10 @@
 package rest
 
 import (
+	"fmt"
+
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/storagemigration/storageversionmigration"
 )
 
 // GroupName is the API group this package serves.
@@ -11,6 +14,14 @@ const GroupName = "storagemigration.k8s.io"
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
-	storage := generic.GroupStorage{}
-	return storage, nil
+	v1 := generic.VersionStorage{}
+
+	svm, err := storageversionmigration.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("storageversionmigrations: %w", err)
+	}
+	v1["storageversionmigrations"] = svm.Migration
+	v1["storageversionmigrations/status"] = svm.Status
+
+	return generic.GroupStorage{"v1": v1}, nil
 }
