@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
+	"github.com/skiff-project/skiff/pkg/scheduler"
 )
 
 func newAPIServerCommand() *cobra.Command {
@@ -32,6 +33,7 @@ func newAPIServerCommand() *cobra.Command {
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
+	sched := scheduler.NewOptions()
 	var disableAgent bool
 	var disabled []string
 	cmd := &cobra.Command{
@@ -52,10 +54,24 @@ func newServerCommand() *cobra.Command {
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
 			runControllers := !contains(disabled, "controller-manager")
+			runScheduler := !contains(disabled, "scheduler")
 			// The other roles talk to the API server like any client, with
 			// the admin kubeconfig it writes.
 			cm.Kubeconfig = o.KubeconfigPath()
+			sched.Kubeconfig = o.KubeconfigPath()
+			if sched.ConfigFile == "" {
+				// The API server is local: no need for upstream's 50 QPS.
+				sched.SetClientRate(5000, 10000)
+			}
 			return apiserver.Run(ctx, o, func() {
+				if runScheduler {
+					go func() {
+						if err := scheduler.Run(ctx, sched, nil); err != nil {
+							klog.ErrorS(err, "Scheduler stopped; stopping the server")
+							cancel()
+						}
+					}()
+				}
 				if runControllers {
 					go func() {
 						if err := controllermanager.Run(ctx, cm, controllers); err != nil {
@@ -70,7 +86,8 @@ func newServerCommand() *cobra.Command {
 	o.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, scheduler.")
+	fs.StringVar(&sched.ConfigFile, "scheduler-config", "", "KubeSchedulerConfiguration file for the scheduler.")
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd
