@@ -20,6 +20,7 @@ func newRootCommand() *cobra.Command {
   skiff apiserver         the API server alone (with embedded or external etcd)
   skiff controller-manager the controllers alone
   skiff scheduler         the scheduler alone
+  skiff sim-nodes         simulated nodes, for tests and benchmarks at scale
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
@@ -29,7 +30,7 @@ func newRootCommand() *cobra.Command {
 		verflag.PrintAndExitIfRequested()
 		_ = cmd.Help()
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newSchedulerCommand(), newKubectlHelpCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newSchedulerCommand(), newSimNodesCommand(), newKubectlHelpCommand())
 	return root
 }
 
