@@ -186,6 +186,16 @@ func pluginNames(p *configv1.Plugins) []string {
 	return out
 }
 
+// DefaultArgs returns the defaulted args of a plugin, or nil for plugins
+// without args.
+func DefaultArgs(plugin string) runtime.Object {
+	args := newArgs(plugin)
+	if args != nil {
+		defaultArgs(args)
+	}
+	return args
+}
+
 func newArgs(plugin string) runtime.Object {
 	obj, err := scheme.New(configv1.SchemeGroupVersion.WithKind(plugin + "Args"))
 	if err != nil {
