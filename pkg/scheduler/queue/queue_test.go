@@ -46,7 +46,7 @@ func nodeLabelHint(_ klog.Logger, _ *v1.Pod, _, newObj any) (framework.QueueingH
 
 func newQueue(clock *testingclock.FakeClock) *PriorityQueue {
 	hints := QueueingHintMap{
-		{Resource: framework.Node, ActionType: framework.Add}: {{PluginName: "Affinity", Fn: nodeLabelHint}},
+		{Resource: framework.Node, ActionType: framework.Add}:                 {{PluginName: "Affinity", Fn: nodeLabelHint}},
 		{Resource: framework.TargetPod, ActionType: framework.UpdatePodLabel}: {{PluginName: "Gate"}},
 	}
 	return New(less, map[string]Profile{v1.DefaultSchedulerName: {Hints: hints, PreEnqueue: []framework.PreEnqueuePlugin{gate{}}}},

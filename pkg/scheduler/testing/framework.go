@@ -39,7 +39,9 @@ func NewFramework(t testing.TB, registry framework.Registry, names []string, arg
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	reg := framework.Registry{"NoopBinder": func(context.Context, runtime.Object, framework.Handle) (framework.Plugin, error) { return noopBinder{}, nil }}
+	reg := framework.Registry{"NoopBinder": func(context.Context, runtime.Object, framework.Handle) (framework.Plugin, error) {
+		return noopBinder{}, nil
+	}}
 	for k, v := range registry {
 		reg[k] = v
 	}

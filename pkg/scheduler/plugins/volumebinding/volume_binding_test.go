@@ -39,8 +39,8 @@ func TestFilter(t *testing.T) {
 	pv := func(name, class, host string) *v1.PersistentVolume {
 		return &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.PersistentVolumeSpec{
 			StorageClassName: class, NodeAffinity: nodeAffinity(host),
-			AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
-			Capacity:    v1.ResourceList{v1.ResourceStorage: resource.MustParse("2Gi")},
+			AccessModes:            []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce},
+			Capacity:               v1.ResourceList{v1.ResourceStorage: resource.MustParse("2Gi")},
 			PersistentVolumeSource: v1.PersistentVolumeSource{Local: &v1.LocalVolumeSource{Path: "/x"}}}, Status: v1.PersistentVolumeStatus{Phase: v1.VolumeAvailable}}
 	}
 	objs := []runtime.Object{
