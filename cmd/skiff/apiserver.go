@@ -45,6 +45,7 @@ func newServerCommand() *cobra.Command {
 				return utilerrors.NewAggregate(errs)
 			}
 			controllers := controllermanager.NewControllers()
+			cm.Complete(controllers)
 			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
@@ -58,6 +59,9 @@ func newServerCommand() *cobra.Command {
 			// The other roles talk to the API server like any client, with
 			// the admin kubeconfig it writes.
 			cm.Kubeconfig = o.KubeconfigPath()
+			if cm.RootCAFile == "" {
+				cm.RootCAFile = o.CACertPath()
+			}
 			sched.Kubeconfig = o.KubeconfigPath()
 			if sched.ConfigFile == "" {
 				// The API server is local: no need for upstream's 50 QPS.

@@ -228,7 +228,7 @@ type certificates struct {
 // service-account key.
 func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (certificates, error) {
 	dir := o.tlsDir()
-	ca, err := pki.LoadOrCreateCA(dir, "ca", "skiff-ca")
+	ca, err := pki.LoadOrCreateCA(dir, "ca", "skiff-ca") // at o.CACertPath()
 	if err != nil {
 		return certificates{}, err
 	}

@@ -155,11 +155,13 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	sort.Strings(groups)
 	var infos []*genericapiserver.APIGroupInfo
+	storages := []groupStorage{core}
 	for _, g := range groups {
 		storage, err := groupStorageBuilders[g](sc)
 		if err != nil {
 			return nil, fmt.Errorf("%s storage: %w", g, err)
 		}
+		storages = append(storages, storage)
 		if len(storage) == 0 {
 			continue
 		}
@@ -169,6 +171,10 @@ func (c CompletedConfig) New() (*Server, error) {
 	}
 	if err := generic.InstallAPIGroups(infos...); err != nil {
 		return nil, fmt.Errorf("install /apis: %w", err)
+	}
+
+	if err := addStorageHooks(generic, storages); err != nil {
+		return nil, err
 	}
 
 	generic.AddPostStartHookOrDie("start-skiff-informers", func(ctx genericapiserver.PostStartHookContext) error {
@@ -207,4 +213,32 @@ func (c CompletedConfig) New() (*Server, error) {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
 	return &Server{aggregator: aggregator}, nil
+}
+
+// groupStorage names generic.GroupStorage where a variable shadows the
+// package.
+type groupStorage = generic.GroupStorage
+
+// addStorageHooks registers the post-start hooks of the storages that
+// provide one (genericapiserver.PostStartHookProvider): the Service
+// ClusterIP/NodePort repair loops, the default ServiceCIDR.
+func addStorageHooks(s *genericapiserver.GenericAPIServer, groups []groupStorage) error {
+	for _, versions := range groups {
+		for _, resources := range versions {
+			for path, storage := range resources {
+				provider, ok := storage.(genericapiserver.PostStartHookProvider)
+				if !ok {
+					continue
+				}
+				name, hook, err := provider.PostStartHook()
+				if err != nil {
+					return fmt.Errorf("post-start hook of %s: %w", path, err)
+				}
+				if err := s.AddPostStartHook(name, hook); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

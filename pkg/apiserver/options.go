@@ -110,6 +110,11 @@ func (o *Options) KubeconfigPath() string { return filepath.Join(o.DataDir, "adm
 
 func (o *Options) tlsDir() string { return filepath.Join(o.DataDir, "tls") }
 
+// CACertPath is the cluster CA certificate (written on first start): it
+// signs the serving and client certificates, and the controller-manager
+// publishes it to every namespace as kube-root-ca.crt.
+func (o *Options) CACertPath() string { return filepath.Join(o.tlsDir(), "ca.crt") }
+
 // localURL is how a process on this machine reaches the API server.
 func (o *Options) localURL() string {
 	host := "127.0.0.1"

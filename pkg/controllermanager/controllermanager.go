@@ -39,11 +39,16 @@ type ControllerContext struct {
 	Discovery  discovery.CachedDiscoveryInterface
 }
 
+// ConfigFor returns a copy of the client configuration whose user agent
+// names the controller, for controllers that tune it (rate limits) or
+// build other clients from it.
+func (c ControllerContext) ConfigFor(name string) *restclient.Config {
+	return restclient.AddUserAgent(restclient.CopyConfig(c.Config), "skiff-controller-manager/"+name)
+}
+
 // ClientFor returns a clientset whose user agent names the controller.
 func (c ControllerContext) ClientFor(name string) (kubernetes.Interface, error) {
-	cfg := restclient.CopyConfig(c.Config)
-	cfg = restclient.AddUserAgent(cfg, "skiff-controller-manager/"+name)
-	return kubernetes.NewForConfig(cfg)
+	return kubernetes.NewForConfig(c.ConfigFor(name))
 }
 
 // DynamicClientFor returns a dynamic client whose user agent names the
@@ -63,6 +68,8 @@ func (c ControllerContext) MetadataClientFor(name string) (metadata.Interface, e
 type Controller struct {
 	// OnByDefault is whether "*" includes it.
 	OnByDefault bool
+	// Aliases are older names --controllers also accepts (upstream's).
+	Aliases []string
 	// Start registers the controller's informers and starts its workers in
 	// goroutines that stop with ctx. It must not block.
 	Start func(ctx context.Context, cc ControllerContext) error
@@ -81,6 +88,7 @@ func KnownControllers(controllers map[string]Controller) []string {
 // Run runs the enabled controllers until ctx ends, after taking the
 // leader-election Lease when o.LeaderElect is set.
 func Run(ctx context.Context, o *Options, controllers map[string]Controller) error {
+	o.Complete(controllers)
 	if errs := o.Validate(KnownControllers(controllers)); len(errs) > 0 {
 		return fmt.Errorf("invalid options: %v", errs)
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// ConcurrentSyncs is the number of workers per controller.
 	ConcurrentSyncs int
+	// RootCAFile is the CA bundle published to every namespace as
+	// kube-root-ca.crt; empty means the CA of the kubeconfig.
+	RootCAFile string
 }
 
 // NewOptions returns upstream kube-controller-manager's defaults.
@@ -59,6 +62,28 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "Prefix length of each node's pod subnet.")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
+	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
+}
+
+// Complete replaces controller aliases in --controllers with canonical
+// names, keeping a leading "-", as upstream does.
+func (o *Options) Complete(controllers map[string]Controller) {
+	canonical := map[string]string{}
+	for name, c := range controllers {
+		for _, alias := range c.Aliases {
+			canonical[alias] = name
+		}
+	}
+	for i, c := range o.Controllers {
+		name, disabled := strings.CutPrefix(c, "-")
+		if n, ok := canonical[name]; ok {
+			name = n
+		}
+		if disabled {
+			name = "-" + name
+		}
+		o.Controllers[i] = name
+	}
 }
 
 // Validate checks the options against the known controllers.

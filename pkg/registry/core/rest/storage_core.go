@@ -4,14 +4,21 @@ package rest
 import (
 	"fmt"
 
+	"github.com/skiff-project/skiff/pkg/registry/core/componentstatus"
 	"github.com/skiff-project/skiff/pkg/registry/core/configmap"
+	"github.com/skiff-project/skiff/pkg/registry/core/endpoint"
 	"github.com/skiff-project/skiff/pkg/registry/core/event"
 	"github.com/skiff-project/skiff/pkg/registry/core/limitrange"
 	"github.com/skiff-project/skiff/pkg/registry/core/namespace"
+	"github.com/skiff-project/skiff/pkg/registry/core/node"
+	"github.com/skiff-project/skiff/pkg/registry/core/persistentvolume"
+	"github.com/skiff-project/skiff/pkg/registry/core/persistentvolumeclaim"
 	"github.com/skiff-project/skiff/pkg/registry/core/pod"
 	"github.com/skiff-project/skiff/pkg/registry/core/podtemplate"
+	"github.com/skiff-project/skiff/pkg/registry/core/replicationcontroller"
 	"github.com/skiff-project/skiff/pkg/registry/core/resourcequota"
 	"github.com/skiff-project/skiff/pkg/registry/core/secret"
+	"github.com/skiff-project/skiff/pkg/registry/core/service"
 	"github.com/skiff-project/skiff/pkg/registry/core/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 )
@@ -91,6 +98,60 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 		return nil, fmt.Errorf("serviceaccounts: %w", err)
 	}
 	v1["serviceaccounts"] = serviceAccounts
+
+	// Services allocate ClusterIPs and NodePorts; their repair loops start
+	// in the services storage's post-start hook (service.REST.PostStartHook).
+	svc, err := service.NewStorage(c)
+	if err != nil {
+		return nil, fmt.Errorf("services: %w", err)
+	}
+	v1["services"] = svc.Service
+	v1["services/status"] = svc.Status
+	v1["services/proxy"] = svc.Proxy
+
+	// Endpoints, nodes, persistent volumes and claims, replication
+	// controllers, component statuses.
+	endpoints, err := endpoint.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("endpoints: %w", err)
+	}
+	v1["endpoints"] = endpoints
+
+	nodes, err := node.NewStorage(c.RESTOptionsGetter, c.ProxyTransport)
+	if err != nil {
+		return nil, fmt.Errorf("nodes: %w", err)
+	}
+	v1["nodes"] = nodes.Node
+	v1["nodes/status"] = nodes.Status
+	v1["nodes/proxy"] = nodes.Proxy
+
+	pvs, err := persistentvolume.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("persistentvolumes: %w", err)
+	}
+	v1["persistentvolumes"] = pvs.PersistentVolume
+	v1["persistentvolumes/status"] = pvs.Status
+
+	pvcs, err := persistentvolumeclaim.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("persistentvolumeclaims: %w", err)
+	}
+	v1["persistentvolumeclaims"] = pvcs.PersistentVolumeClaim
+	v1["persistentvolumeclaims/status"] = pvcs.Status
+
+	rcs, err := replicationcontroller.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("replicationcontrollers: %w", err)
+	}
+	v1["replicationcontrollers"] = rcs.ReplicationController
+	v1["replicationcontrollers/status"] = rcs.Status
+	v1["replicationcontrollers/scale"] = rcs.Scale
+
+	componentStatuses, err := componentstatus.NewStorage(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("componentstatuses: %w", err)
+	}
+	v1["componentstatuses"] = componentStatuses
 
 	return generic.GroupStorage{"v1": v1}, nil
 }

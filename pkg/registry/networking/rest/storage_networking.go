@@ -7,7 +7,9 @@ import (
 	"github.com/skiff-project/skiff/pkg/registry/generic"
 	"github.com/skiff-project/skiff/pkg/registry/networking/ingress"
 	"github.com/skiff-project/skiff/pkg/registry/networking/ingressclass"
+	"github.com/skiff-project/skiff/pkg/registry/networking/ipaddress"
 	"github.com/skiff-project/skiff/pkg/registry/networking/networkpolicy"
+	"github.com/skiff-project/skiff/pkg/registry/networking/servicecidr"
 )
 
 // GroupName is the API group this package serves.
@@ -39,6 +41,20 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 		return nil, fmt.Errorf("ingressclasses: %w", err)
 	}
 	v1["ingressclasses"] = ingClass
+
+	// ipaddresses and servicecidrs: Service ClusterIP allocation. The
+	// servicecidrs storage's post-start hook keeps the default ServiceCIDR.
+	ip, err := ipaddress.NewREST(c.RESTOptionsGetter)
+	if err != nil {
+		return nil, fmt.Errorf("ipaddresses: %w", err)
+	}
+	v1["ipaddresses"] = ip
+	cidrs, err := servicecidr.NewStorage(c)
+	if err != nil {
+		return nil, fmt.Errorf("servicecidrs: %w", err)
+	}
+	v1["servicecidrs"] = cidrs.ServiceCIDR
+	v1["servicecidrs/status"] = cidrs.Status
 
 	return generic.GroupStorage{"v1": v1}, nil
 }
