@@ -97,12 +97,15 @@ func (e ClusterEvent) Label() string {
 // IsWildCard reports the catch-all event.
 func (e ClusterEvent) IsWildCard() bool { return e.Resource == WildCard && e.ActionType == All }
 
-// Match reports whether the registered event e covers the incoming event.
+// Match reports whether the registered event e covers the incoming event:
+// the incoming event must be as specific or more (a registered Update
+// matches an incoming UpdatePodLabel, not the other way round, since an
+// incoming generic Update means no specific part changed).
 func (e ClusterEvent) Match(incoming ClusterEvent) bool {
 	if e.IsWildCard() {
 		return true
 	}
-	if e.ActionType&incoming.ActionType == 0 {
+	if e.ActionType&incoming.ActionType == 0 || incoming.ActionType > e.ActionType {
 		return false
 	}
 	return e.Resource == incoming.Resource || e.Resource == WildCard ||

@@ -84,3 +84,21 @@ func TestUnknownPlugin(t *testing.T) {
 		t.Error("unknown plugin accepted")
 	}
 }
+
+func TestClusterEventMatch(t *testing.T) {
+	for _, tc := range []struct {
+		registered, incoming framework.ClusterEvent
+		want                 bool
+	}{
+		{framework.ClusterEvent{Resource: framework.Node, ActionType: framework.Update}, framework.ClusterEvent{Resource: framework.Node, ActionType: framework.UpdateNodeLabel}, true},
+		{framework.ClusterEvent{Resource: framework.Node, ActionType: framework.UpdateNodeLabel}, framework.ClusterEvent{Resource: framework.Node, ActionType: framework.Update}, false},
+		{framework.ClusterEvent{Resource: framework.TargetPod, ActionType: framework.UpdatePodToleration}, framework.ClusterEvent{Resource: framework.TargetPod, ActionType: framework.Update}, false},
+		{framework.ClusterEvent{Resource: framework.Pod, ActionType: framework.Delete}, framework.ClusterEvent{Resource: framework.AssignedPod, ActionType: framework.Delete}, true},
+		{framework.ClusterEvent{Resource: framework.Node, ActionType: framework.Add}, framework.ClusterEvent{Resource: framework.AssignedPod, ActionType: framework.Add}, false},
+		{framework.ClusterEvent{Resource: framework.WildCard, ActionType: framework.All}, framework.ClusterEvent{Resource: framework.Node, ActionType: framework.Add}, true},
+	} {
+		if got := tc.registered.Match(tc.incoming); got != tc.want {
+			t.Errorf("%s matches %s = %v, want %v", tc.registered.Label(), tc.incoming.Label(), got, tc.want)
+		}
+	}
+}
