@@ -183,7 +183,9 @@ func TestScheduler(t *testing.T) {
 			if _, err := c.SchedulingV1().PriorityClasses().Create(t.Context(), pc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = c.SchedulingV1().PriorityClasses().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+			t.Cleanup(func() {
+				_ = c.SchedulingV1().PriorityClasses().Delete(context.Background(), name, metav1.DeleteOptions{})
+			})
 		}
 		pinned := func(name, class string) *v1.Pod {
 			p := simPod(name, v1.ResourceList{v1.ResourceCPU: resource.MustParse("3")})
