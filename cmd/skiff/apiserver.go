@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -70,7 +71,14 @@ func newServerCommand() *cobra.Command {
 			return apiserver.Run(ctx, o, func() {
 				if runScheduler {
 					go func() {
-						if err := scheduler.Run(ctx, sched, nil); err != nil {
+						// A scheduler that lost its Lease drops its state and
+						// campaigns again; the server keeps serving.
+						err := scheduler.Run(ctx, sched, nil)
+						for errors.Is(err, scheduler.ErrLeaderElectionLost) && ctx.Err() == nil {
+							klog.InfoS("Scheduler lost its Lease; campaigning again")
+							err = scheduler.Run(ctx, sched, nil)
+						}
+						if err != nil {
 							klog.ErrorS(err, "Scheduler stopped; stopping the server")
 							cancel()
 						}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -21,6 +22,10 @@ import (
 
 	"github.com/skiff-project/skiff/pkg/scheduler/config"
 )
+
+// ErrLeaderElectionLost is returned by Run when another scheduler took the
+// Lease.
+var ErrLeaderElectionLost = errors.New("leader election lost")
 
 // Options are the scheduler's command-line settings.
 type Options struct {
@@ -196,7 +201,7 @@ func Run(ctx context.Context, o *Options, onStart func(*Scheduler)) error {
 	case <-lost:
 		// As upstream: a scheduler that lost its lease exits so that its
 		// in-memory assumptions cannot race the new leader.
-		return fmt.Errorf("leader election lost")
+		return ErrLeaderElectionLost
 	default:
 		return nil
 	}

@@ -29,6 +29,9 @@ type CycleState struct {
 	SkipFilterPlugins sets.Set[string]
 	// SkipScorePlugins are PreScore plugins that returned Skip.
 	SkipScorePlugins sets.Set[string]
+	// filters are the Filter plugins to run this cycle (the configured
+	// ones minus SkipFilterPlugins), computed once after PreFilter.
+	filters []FilterPlugin
 }
 
 // NewCycleState returns an empty state.
@@ -62,5 +65,6 @@ func (c *CycleState) Clone() *CycleState {
 	})
 	out.SkipFilterPlugins = c.SkipFilterPlugins
 	out.SkipScorePlugins = c.SkipScorePlugins
+	out.filters = c.filters
 	return out
 }

@@ -15,7 +15,15 @@ import (
 // Plugins returning Skip are recorded in state so their Filter is skipped.
 func (f *Framework) RunPreFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod) (*PreFilterResult, *Status, sets.Set[string]) {
 	skip := sets.New[string]()
-	defer func() { state.SkipFilterPlugins = skip }()
+	defer func() {
+		state.SkipFilterPlugins = skip
+		state.filters = make([]FilterPlugin, 0, len(f.filter))
+		for _, pl := range f.filter {
+			if !skip.Has(pl.Name()) {
+				state.filters = append(state.filters, pl)
+			}
+		}
+	}()
 	nodes, err := f.Snapshot.NodeInfos().List()
 	if err != nil {
 		return nil, AsStatus(fmt.Errorf("getting all nodes: %w", err)), nil
@@ -87,10 +95,16 @@ func (f *Framework) RunPreFilterExtensionRemovePod(ctx context.Context, state *C
 // RunFilterPlugins runs Filter plugins on one node, stopping at the first
 // rejection.
 func (f *Framework) RunFilterPlugins(ctx context.Context, state *CycleState, pod *v1.Pod, nodeInfo *NodeInfo) *Status {
-	for _, pl := range f.filter {
-		if state.SkipFilterPlugins.Has(pl.Name()) {
-			continue
+	filters := state.filters
+	if filters == nil {
+		// PreFilter did not run (tests, direct callers).
+		for _, pl := range f.filter {
+			if !state.SkipFilterPlugins.Has(pl.Name()) {
+				filters = append(filters, pl)
+			}
 		}
+	}
+	for _, pl := range filters {
 		if s := pl.Filter(ctx, state, pod, nodeInfo); !s.IsSuccess() {
 			if !s.IsRejected() {
 				s = AsStatus(fmt.Errorf("running %q filter plugin: %w", pl.Name(), s.AsError()))

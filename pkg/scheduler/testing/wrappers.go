@@ -128,11 +128,17 @@ func (w *PodWrapper) Affinity(a *v1.Affinity) *PodWrapper {
 
 // SpreadConstraint adds a topology spread constraint selecting labels.
 func (w *PodWrapper) SpreadConstraint(maxSkew int32, key string, mode v1.UnsatisfiableConstraintAction, sel map[string]string) *PodWrapper {
-	w.Spec.TopologySpreadConstraints = append(w.Spec.TopologySpreadConstraints, v1.TopologySpreadConstraint{
-		MaxSkew: maxSkew, TopologyKey: key, WhenUnsatisfiable: mode, LabelSelector: &metav1.LabelSelector{MatchLabels: sel},
-	})
+	AddSpreadConstraint(&w.Pod, maxSkew, key, mode, sel)
 	return w
 }
+
+// AddSpreadConstraint adds a topology spread constraint selecting labels.
+func AddSpreadConstraint(p *v1.Pod, maxSkew int32, key string, mode v1.UnsatisfiableConstraintAction, sel map[string]string) {
+	p.Spec.TopologySpreadConstraints = append(p.Spec.TopologySpreadConstraints, v1.TopologySpreadConstraint{
+		MaxSkew: maxSkew, TopologyKey: key, WhenUnsatisfiable: mode, LabelSelector: &metav1.LabelSelector{MatchLabels: sel},
+	})
+}
+
 
 // PodAffinityTerm returns a required term selecting labels in topologyKey.
 func PodAffinityTerm(key string, sel map[string]string) v1.PodAffinityTerm {

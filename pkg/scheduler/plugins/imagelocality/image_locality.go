@@ -66,6 +66,16 @@ func calculatePriority(sum int64, imageCount int) int64 {
 
 func sumImageScores(nodeInfo *framework.NodeInfo, pod *v1.Pod, totalNodes int) (int64, int) {
 	var sum int64
+	if len(nodeInfo.ImageStates) == 0 {
+		// Nothing to find: only the image count matters.
+		count := len(pod.Spec.InitContainers) + len(pod.Spec.Containers)
+		for _, v := range pod.Spec.Volumes {
+			if v.Image != nil {
+				count++
+			}
+		}
+		return 0, count
+	}
 	score := func(image string) {
 		if st, ok := nodeInfo.ImageStates[cache.NormalizedImageName(image)]; ok {
 			sum += scaledImageScore(st, totalNodes)

@@ -244,7 +244,7 @@ func Fits(pod *v1.Pod, nodeInfo *framework.NodeInfo) []InsufficientResource {
 }
 
 func fitsRequest(req *framework.Resource, nodeInfo *framework.NodeInfo, ignored, ignoredGroups sets.Set[string]) []InsufficientResource {
-	out := make([]InsufficientResource, 0, 4)
+	var out []InsufficientResource
 	alloc, used := nodeInfo.Allocatable, nodeInfo.Requested
 	if len(nodeInfo.Pods)+1 > alloc.AllowedPodNumber {
 		out = append(out, InsufficientResource{ResourceName: v1.ResourcePods, Reason: "Too many pods",

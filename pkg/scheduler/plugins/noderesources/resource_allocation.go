@@ -28,9 +28,9 @@ type resourceAllocationScorer struct {
 }
 
 func (r *resourceAllocationScorer) score(nodeInfo *framework.NodeInfo, podRequests []int64) int64 {
-	requested := make([]int64, len(r.resources))
-	allocated := make([]int64, len(r.resources))
-	allocatable := make([]int64, len(r.resources))
+	n := len(r.resources)
+	buf := make([]int64, 3*n)
+	requested, allocated, allocatable := buf[:n:n], buf[n:2*n:2*n], buf[2*n:]
 	for i := range r.resources {
 		name := v1.ResourceName(r.resources[i].Name)
 		if podRequests[i] == 0 && framework.IsScalarResourceName(name) {

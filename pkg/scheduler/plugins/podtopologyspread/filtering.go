@@ -23,6 +23,9 @@ type preFilterState struct {
 	CriticalPaths []*criticalPaths
 	// TpValueToMatchNum counts matching pods per domain per constraint.
 	TpValueToMatchNum []map[string]int
+	// selfMatch is 1 for constraints whose selector matches the incoming
+	// pod itself.
+	selfMatch []int
 }
 
 func (s *preFilterState) minMatchNum(i int, minDomains int32) int {
@@ -39,6 +42,7 @@ func (s *preFilterState) Clone() framework.StateData {
 		return nil
 	}
 	c := preFilterState{
+		selfMatch:         s.selfMatch,
 		Constraints:       s.Constraints,
 		CriticalPaths:     make([]*criticalPaths, len(s.CriticalPaths)),
 		TpValueToMatchNum: make([]map[string]int, len(s.TpValueToMatchNum)),
@@ -200,6 +204,12 @@ func (pl *PodTopologySpread) calPreFilterState(ctx context.Context, pod *v1.Pod,
 			s.TpValueToMatchNum[c.constraintID][c.value] += c.count
 		}
 	}
+	s.selfMatch = make([]int, len(constraints))
+	for i, c := range constraints {
+		if c.Selector.Matches(labels.Set(pod.Labels)) {
+			s.selfMatch[i] = 1
+		}
+	}
 	for i := range constraints {
 		s.CriticalPaths[i] = newCriticalPaths()
 		for v, n := range s.TpValueToMatchNum[i] {
@@ -219,21 +229,21 @@ func (pl *PodTopologySpread) Filter(ctx context.Context, state *framework.CycleS
 	if len(s.Constraints) == 0 {
 		return nil
 	}
-	logger := klog.FromContext(ctx)
-	podLabels := labels.Set(pod.Labels)
 	for i, c := range s.Constraints {
 		tpVal, ok := node.Labels[c.TopologyKey]
 		if !ok {
-			logger.V(5).Info("Node doesn't have required topology label for spread constraint", "node", klog.KObj(node), "topologyKey", c.TopologyKey)
+			klog.FromContext(ctx).V(5).Info("Node doesn't have required topology label for spread constraint", "node", klog.KObj(node), "topologyKey", c.TopologyKey)
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ErrReasonNodeLabelNotMatch)
 		}
 		self := 0
-		if c.Selector.Matches(podLabels) {
+		if s.selfMatch != nil {
+			self = s.selfMatch[i]
+		} else if c.Selector.Matches(labels.Set(pod.Labels)) {
 			self = 1
 		}
 		skew := s.TpValueToMatchNum[i][tpVal] + self - s.minMatchNum(i, c.MinDomains)
 		if skew > int(c.MaxSkew) {
-			logger.V(5).Info("Node failed spreadConstraint: matchNum + selfMatchNum - minMatchNum > maxSkew", "node", klog.KObj(node), "topologyKey", c.TopologyKey, "skew", skew, "maxSkew", c.MaxSkew)
+			klog.FromContext(ctx).V(5).Info("Node failed spreadConstraint: matchNum + selfMatchNum - minMatchNum > maxSkew", "node", klog.KObj(node), "topologyKey", c.TopologyKey, "skew", skew, "maxSkew", c.MaxSkew)
 			return framework.NewStatus(framework.Unschedulable, ErrReasonConstraintsNotMatch)
 		}
 	}
