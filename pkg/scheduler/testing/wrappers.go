@@ -139,7 +139,6 @@ func AddSpreadConstraint(p *v1.Pod, maxSkew int32, key string, mode v1.Unsatisfi
 	})
 }
 
-
 // PodAffinityTerm returns a required term selecting labels in topologyKey.
 func PodAffinityTerm(key string, sel map[string]string) v1.PodAffinityTerm {
 	return v1.PodAffinityTerm{TopologyKey: key, LabelSelector: &metav1.LabelSelector{MatchLabels: sel}}
