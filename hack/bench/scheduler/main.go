@@ -34,8 +34,9 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -201,36 +202,51 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	var latencies []time.Duration
 	var bound atomic.Int64
 	perSecond := map[int64]int{}
-	w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	must(err)
 	allBound := make(chan struct{})
-	go func() {
-		seen := map[string]bool{}
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Modified && ev.Type != watch.Added {
-				continue
-			}
-			p, ok := ev.Object.(*v1.Pod)
-			if !ok || p.Spec.NodeName == "" || seen[p.Name] {
-				continue
-			}
-			now := time.Now()
-			seen[p.Name] = true
-			mu.Lock()
-			if t, ok := created[p.Name]; ok {
-				latencies = append(latencies, now.Sub(t))
-			}
-			perSecond[now.Unix()]++
-			mu.Unlock()
-			if bound.Add(1) == int64(n) {
-				close(allBound)
-				return
-			}
+	seen := map[string]bool{}
+	observe := func(obj any) {
+		p, ok := obj.(*v1.Pod)
+		if !ok || p.Spec.NodeName == "" {
+			return
 		}
-	}()
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[p.Name] {
+			return
+		}
+		seen[p.Name] = true
+		if t, ok := created[p.Name]; ok {
+			latencies = append(latencies, now.Sub(t))
+		}
+		perSecond[now.Unix()]++
+		if bound.Add(1) == int64(n) {
+			close(allBound)
+		}
+	}
+	// An informer, not a bare watch: it re-watches if the server ends the
+	// stream.
+	informer := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns)).Core().V1().Pods().Informer()
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	}); err != nil {
+		must(err)
+	}
+	stopInformer := make(chan struct{})
+	defer close(stopInformer)
+	go informer.Run(stopInformer)
+	cache.WaitForCacheSync(stopInformer, informer.HasSynced)
 
 	cpu0, srv0 := sched.usage().cpu, server.usage().cpu
 	begin := time.Now()
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	go func() {
+		for range progress.C {
+			fmt.Fprintf(os.Stderr, "%s: %d of %d pods bound after %s\n", name, bound.Load(), n, time.Since(begin).Round(time.Second))
+		}
+	}()
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for i := 0; i < *workers; i++ {
@@ -270,7 +286,6 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 		fmt.Fprintf(os.Stderr, "%s: only %d of %d pods bound after 30m\n", name, bound.Load(), n)
 	}
 	elapsed := time.Since(begin)
-	w.Stop()
 	su, vu := sched.usage(), server.usage()
 
 	mu.Lock()
