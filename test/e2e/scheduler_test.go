@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -390,4 +392,57 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestSchedulerConfig runs the scheduler with a KubeSchedulerConfiguration
+// file: profiles, disabled plugins and plugin args take effect.
+func TestSchedulerConfig(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "scheduler.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    filter:
+      disabled:
+      - name: TaintToleration
+- schedulerName: bin-packer
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := framework.StartServer(t, framework.WithArgs("--scheduler-config", cfg))
+	framework.StartSimNodes(t, s, 2, "sim-", "--cpu", "4")
+	c := s.Client()
+	ns := namespace(t, c)
+
+	// Without the taint filter the toleration is not needed.
+	p := simPod("untolerating", nil)
+	p.Spec.Tolerations = nil
+	scheduled(t, c, create(t, c, ns, p))
+
+	// MostAllocated packs the second pod onto the first one's node.
+	var nodes []string
+	for i := 0; i < 2; i++ {
+		p := simPod(fmt.Sprintf("packed-%d", i), v1.ResourceList{v1.ResourceCPU: resource.MustParse("1")})
+		p.Spec.SchedulerName = "bin-packer"
+		nodes = append(nodes, scheduled(t, c, create(t, c, ns, p)))
+	}
+	if nodes[0] != nodes[1] {
+		t.Errorf("bin-packer spread pods over %v", nodes)
+	}
+
+	// Pods for another scheduler are left alone.
+	other := simPod("other", nil)
+	other.Spec.SchedulerName = "someone-else"
+	create(t, c, ns, other)
+	time.Sleep(2 * time.Second)
+	got := getPod(t, c, ns, "other")
+	if got.Spec.NodeName != "" || len(got.Status.Conditions) != 0 {
+		t.Errorf("pod of another scheduler touched: node %q, conditions %v", got.Spec.NodeName, got.Status.Conditions)
+	}
 }
