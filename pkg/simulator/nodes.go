@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"sort"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	ndffeatures "k8s.io/component-helpers/nodedeclaredfeatures/features"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 )
@@ -147,7 +149,8 @@ func (s *Simulator) nodeObject(i int, n *simNode) *v1.Node {
 				{Type: v1.NodeInternalIP, Address: n.ip},
 				{Type: v1.NodeHostName, Address: n.name},
 			},
-			DaemonEndpoints: v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: 10250}},
+			DaemonEndpoints:  v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: 10250}},
+			DeclaredFeatures: declaredFeatures(),
 			NodeInfo: v1.NodeSystemInfo{
 				MachineID:               string(uuid.NewUUID()),
 				SystemUUID:              string(uuid.NewUUID()),
@@ -162,6 +165,17 @@ func (s *Simulator) nodeObject(i int, n *simNode) *v1.Node {
 			},
 		},
 	}
+}
+
+// declaredFeatures are every node feature skiff's scheduler knows: a
+// simulated node can run anything.
+func declaredFeatures() []string {
+	var out []string
+	for _, f := range ndffeatures.AllFeatures {
+		out = append(out, f.Name())
+	}
+	sort.Strings(out)
+	return out
 }
 
 func nodeConditions(now metav1.Time) []v1.NodeCondition {

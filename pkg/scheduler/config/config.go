@@ -73,7 +73,9 @@ var defaultResourceSpec = []configv1.ResourceSpec{
 	{Name: string(v1.ResourceMemory), Weight: 1},
 }
 
-// DefaultPlugins is upstream v1.37's default plugin set (MultiPoint).
+// DefaultPlugins is upstream v1.37's default plugin set (MultiPoint) with
+// its default feature gates (NodeDeclaredFeatures on; DynamicResources,
+// which skiff does not implement, left out).
 func DefaultPlugins() *configv1.Plugins {
 	return &configv1.Plugins{MultiPoint: configv1.PluginSet{Enabled: []configv1.Plugin{
 		{Name: names.SchedulingGates},
@@ -94,6 +96,8 @@ func DefaultPlugins() *configv1.Plugins {
 		{Name: names.NodeResourcesBalancedAllocation, Weight: ptr.To[int32](1)},
 		{Name: names.ImageLocality, Weight: ptr.To[int32](1)},
 		{Name: names.DefaultBinder},
+		// Appended as upstream does for its (GA) feature gate.
+		{Name: names.NodeDeclaredFeatures},
 	}}}
 }
 

@@ -35,10 +35,11 @@ func TestDefaultProfile(t *testing.T) {
 		"PreBind": {"VolumeBinding"},
 		"Bind":    {"DefaultBinder"},
 	}
-	// NodeName's PreFilter comes first upstream too (MultiPoint order).
-	want["PreFilter"] = append([]string{"NodeName"}, want["PreFilter"]...)
+	// NodeName's PreFilter comes first upstream too (MultiPoint order);
+	// NodeDeclaredFeatures is appended last, as upstream's feature gate does.
+	want["PreFilter"] = append(append([]string{"NodeName"}, want["PreFilter"]...), "NodeDeclaredFeatures")
 	want["Filter"] = []string{"NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodePorts", "NodeResourcesFit", "VolumeRestrictions",
-		"NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity"}
+		"NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "NodeDeclaredFeatures"}
 	for point, names := range want {
 		if !reflect.DeepEqual(got[point], names) {
 			t.Errorf("%s = %v\n want %v", point, got[point], names)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/sets"
+	ndf "k8s.io/component-helpers/nodedeclaredfeatures"
 )
 
 // AffinityTerm is a parsed v1.PodAffinityTerm.
@@ -304,6 +305,9 @@ type NodeInfo struct {
 	PVCRefCounts map[string]int
 	// Generation increases whenever the NodeInfo changes.
 	Generation int64
+	// DeclaredFeatures are the node's status.declaredFeatures known to
+	// this scheduler.
+	DeclaredFeatures ndf.FeatureSet
 }
 
 // NewNodeInfo returns an empty NodeInfo holding pods.
@@ -335,6 +339,8 @@ func (n *NodeInfo) Node() *v1.Node {
 func (n *NodeInfo) SetNode(node *v1.Node) {
 	n.node = node
 	n.Allocatable = NewResource(node.Status.Allocatable)
+	// Unknown features are ignored: only known ones can be required.
+	n.DeclaredFeatures = ndf.DefaultFramework.TryMap(node.Status.DeclaredFeatures)
 	n.Generation = nextGeneration()
 }
 
@@ -355,6 +361,7 @@ func (n *NodeInfo) Snapshot() *NodeInfo {
 		ImageStates:      n.ImageStates,
 		PVCRefCounts:     make(map[string]int, len(n.PVCRefCounts)),
 		Generation:       n.Generation,
+		DeclaredFeatures: n.DeclaredFeatures.Clone(),
 	}
 	if len(n.Pods) > 0 {
 		c.Pods = append([]*PodInfo(nil), n.Pods...)

@@ -10,6 +10,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/interpodaffinity"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/names"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/nodeaffinity"
+	"github.com/skiff-project/skiff/pkg/scheduler/plugins/nodedeclaredfeatures"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/nodename"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/nodeports"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/noderesources"
@@ -45,5 +46,6 @@ func NewInTreeRegistry() framework.Registry {
 		names.DefaultPreemption:               defaultpreemption.New,
 		names.ImageLocality:                   imagelocality.New,
 		names.DefaultBinder:                   defaultbinder.New,
+		names.NodeDeclaredFeatures:            nodedeclaredfeatures.New,
 	}
 }
