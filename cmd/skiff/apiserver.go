@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
+	"github.com/skiff-project/skiff/pkg/scheduler"
 )
 
 func newAPIServerCommand() *cobra.Command {
@@ -42,6 +44,7 @@ func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
 	ag := agent.NewOptions()
+	sched := scheduler.NewOptions()
 	var disableAgent bool
 	var disabled []string
 	var localStoragePath string
@@ -66,11 +69,17 @@ func newServerCommand() *cobra.Command {
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
 			runControllers := !contains(disabled, "controller-manager")
+			runScheduler := !contains(disabled, "scheduler")
 			// The other roles talk to the API server like any client, each
 			// with its own identity (never the admin's).
 			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
 			if cm.RootCAFile == "" {
 				cm.RootCAFile = o.CACertPath()
+			}
+			sched.Kubeconfig = o.SchedulerKubeconfigPath()
+			if sched.ConfigFile == "" {
+				// The API server is local: no need for upstream's 50 QPS.
+				sched.SetClientRate(5000, 10000)
 			}
 			// The local-path provisioner (k3s's local-storage): volumes under
 			// the data dir, and its default StorageClass created at start.
@@ -101,6 +110,21 @@ func newServerCommand() *cobra.Command {
 				if localStorage {
 					go ensureLocalStorageClass(ctx, o.KubeconfigPath())
 				}
+				if runScheduler {
+					go func() {
+						// A scheduler that lost its Lease drops its state and
+						// campaigns again; the server keeps serving.
+						err := scheduler.Run(ctx, sched, nil)
+						for errors.Is(err, scheduler.ErrLeaderElectionLost) && ctx.Err() == nil {
+							klog.InfoS("Scheduler lost its Lease; campaigning again")
+							err = scheduler.Run(ctx, sched, nil)
+						}
+						if err != nil {
+							klog.ErrorS(err, "Scheduler stopped; stopping the server")
+							cancel()
+						}
+					}()
+				}
 				if !disableAgent {
 					agentRunning.Add(1)
 					go func() {
@@ -126,7 +150,8 @@ func newServerCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
 	addAgentFlags(fs, ag)
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, local-storage (the local-path provisioner and its StorageClass).")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, scheduler, local-storage (the local-path provisioner and its StorageClass).")
+	fs.StringVar(&sched.ConfigFile, "scheduler-config", "", "KubeSchedulerConfiguration file for the scheduler.")
 	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
 	// As kubeadm does, the server also runs the bootstrap-token controllers.
 	cm.Controllers = []string{"*", "bootstrap-signer-controller", "token-cleaner-controller"}

@@ -21,6 +21,8 @@ func newRootCommand() *cobra.Command {
   skiff controller-manager the controllers alone
   skiff agent             a node: kubelet over a supervised containerd
   skiff image import|ls   load image tars into the node (no registry needed)
+  skiff scheduler         the scheduler alone
+  skiff sim-nodes         simulated nodes, for tests and benchmarks at scale
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
@@ -30,7 +32,7 @@ func newRootCommand() *cobra.Command {
 		verflag.PrintAndExitIfRequested()
 		_ = cmd.Help()
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newAgentCommand(), newImageCommand(), newKubectlHelpCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newSchedulerCommand(), newAgentCommand(), newImageCommand(), newSimNodesCommand(), newKubectlHelpCommand())
 	return root
 }
 
