@@ -122,7 +122,9 @@ type Proxier struct {
 	onSync                      func(SyncStats)
 	serviceCount, endpointCount int
 
-	// syncMu guards the sync's own state below.
+	// syncMu guards the sync's own state below. sortedPorts holds the
+	// same servicePorts as ports, in rule order; it is rebuilt whenever a
+	// service's ports change (portsChanged).
 	syncMu       sync.Mutex
 	ports        map[types.NamespacedName][]*servicePort
 	endpoints    map[types.NamespacedName]map[ServicePortName][]*endpoint
@@ -389,14 +391,15 @@ func (p *Proxier) sync() error {
 			eps = endpointsFor(k, slices[k], p.cfg.Family, p.cfg.NodeName)
 		}
 		oldPorts, oldEps := p.ports[k], p.endpoints[k]
-		if servicePortsEqual(oldPorts, ports) && endpointMapsEqual(oldEps, eps) {
+		samePorts := servicePortsEqual(oldPorts, ports)
+		if samePorts && endpointMapsEqual(oldEps, eps) {
 			continue
 		}
 		changed.Insert(k)
 		if hasUDP(oldPorts) || hasUDP(ports) {
 			udpChanged = true
 		}
-		if !servicePortNamesEqual(oldPorts, ports) {
+		if !samePorts {
 			p.portsChanged = true
 		}
 		if len(ports) == 0 {
@@ -554,18 +557,6 @@ func hasUDP(ports []*servicePort) bool {
 		}
 	}
 	return false
-}
-
-func servicePortNamesEqual(a, b []*servicePort) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].name != b[i].name {
-			return false
-		}
-	}
-	return true
 }
 
 func servicePortsEqual(a, b []*servicePort) bool {
