@@ -19,6 +19,7 @@ func newRootCommand() *cobra.Command {
   skiff server            API server, etcd, controllers and scheduler (and a node)
   skiff apiserver         the API server alone (with embedded or external etcd)
   skiff controller-manager the controllers alone
+  skiff proxy             the service proxy (kube-proxy, iptables mode)
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
@@ -28,7 +29,7 @@ func newRootCommand() *cobra.Command {
 		verflag.PrintAndExitIfRequested()
 		_ = cmd.Help()
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newKubectlHelpCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newProxyCommand(), newKubectlHelpCommand())
 	return root
 }
 
