@@ -117,6 +117,13 @@ func (r *nftRunner) DeleteRule(table, chain string, rule ...string) error {
 	if ok, err := r.ipt.ChainExists(table, chain); err != nil || !ok {
 		return err
 	}
+	// A jump to a chain that does not exist cannot be there; iptables -C
+	// would fail on the missing target rather than answer "no".
+	if target := ruleTarget(rule); strings.HasPrefix(target, "KUBE-") {
+		if ok, err := r.ipt.ChainExists(table, target); err != nil || !ok {
+			return err
+		}
+	}
 	if err := r.ipt.DeleteIfExists(table, chain, rule...); err != nil {
 		return fmt.Errorf("delete rule from %s/%s: %w", table, chain, err)
 	}
@@ -173,4 +180,14 @@ func linesAround(data []byte, n, k int) string {
 		fmt.Fprintf(&b, "%s%d: %s\n", marker, i, lines[i-1])
 	}
 	return b.String()
+}
+
+// ruleTarget returns the -j target of a rule.
+func ruleTarget(rule []string) string {
+	for i := 0; i+1 < len(rule); i++ {
+		if rule[i] == "-j" {
+			return rule[i+1]
+		}
+	}
+	return ""
 }
