@@ -130,7 +130,6 @@ type Proxier struct {
 	endpoints    map[types.NamespacedName]map[ServicePortName][]*endpoint
 	sortedPorts  []*servicePort
 	portsChanged bool
-	activeNAT    sets.Set[string]
 	needFull     bool
 	lastFull     time.Time
 	lastLarge    bool
@@ -227,7 +226,6 @@ func newProxier(cfg Config, ipt Interface, ct conntrackCleaner, c clock.WithTick
 		dirty:     sets.New[types.NamespacedName](),
 		ports:     map[types.NamespacedName][]*servicePort{},
 		endpoints: map[types.NamespacedName]map[ServicePortName][]*endpoint{},
-		activeNAT: sets.New[string](),
 		needFull:  true,
 	}
 	p.runner = newSyncRunner(p.sync, cfg.MinSyncPeriod, cfg.SyncPeriod, cfg.MinSyncPeriod+time.Second, c)
@@ -472,7 +470,13 @@ func (p *Proxier) sync() error {
 // apply writes the rules: jumps and canaries first on a full sync, then
 // one iptables-restore.
 func (p *Proxier) apply(full bool, changed sets.Set[types.NamespacedName], eps map[ServicePortName][]*endpoint, zone string, stats *SyncStats) error {
-	stale := p.activeNAT
+	in := ruleInput{
+		ports:     p.sortedPorts,
+		endpoints: eps,
+		nodeName:  p.cfg.NodeName,
+		zone:      zone,
+		changed:   changed,
+	}
 	if full {
 		if err := p.ensureJumps(); err != nil {
 			return err
@@ -481,31 +485,17 @@ func (p *Proxier) apply(full bool, changed sets.Set[types.NamespacedName], eps m
 		if err != nil {
 			return fmt.Errorf("list nat chains: %w", err)
 		}
-		stale = sets.New[string]()
-		for _, c := range existing {
-			if isServiceChain(c) {
-				stale.Insert(c)
-			}
-		}
-	}
-	in := ruleInput{
-		ports:           p.sortedPorts,
-		endpoints:       eps,
-		nodeName:        p.cfg.NodeName,
-		zone:            zone,
-		staleCandidates: stale,
-	}
-	if !full {
-		in.rewrite = changed.Has
+		in.changed, in.existingChains = nil, existing
 	}
 	out := p.writer.generate(in)
 	stats.Services, stats.Endpoints = out.services, out.endpoints
 	stats.FilterRules, stats.NATRulesWritten, stats.NATRules = out.filterRules, out.natRulesWritten, out.natRulesTotal
 	stats.BytesWritten = len(out.data)
-	if err := p.ipt.Restore(out.data); err != nil {
-		return err
+	if len(out.data) > 0 { // nothing changed: nothing to write
+		if err := p.ipt.Restore(out.data); err != nil {
+			return err
+		}
 	}
-	p.activeNAT = out.activeNATChains
 	if !full && out.largeCluster != p.lastLarge {
 		// Comments come and go with the cluster size; rewrite everything
 		// once so that all chains look alike.

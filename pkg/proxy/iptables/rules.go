@@ -47,9 +47,6 @@ type ruleConfig struct {
 type lineBuffer struct {
 	buf   bytes.Buffer
 	lines int
-	// discard drops everything written (used for the chains of services
-	// that did not change in a partial sync).
-	discard bool
 }
 
 func (l *lineBuffer) reset() { l.buf.Reset(); l.lines = 0 }
@@ -58,9 +55,6 @@ func (l *lineBuffer) reset() { l.buf.Reset(); l.lines = 0 }
 // string or a []string.
 func (l *lineBuffer) write(parts ...any) {
 	l.lines++
-	if l.discard {
-		return
-	}
 	first := true
 	word := func(s string) {
 		if !first {
@@ -86,19 +80,43 @@ func (l *lineBuffer) write(parts ...any) {
 
 func chainLine(chain string) string { return ":" + chain + " - [0:0]" }
 
+// natTopChains are the nat chains every sync computes in full.
+var natTopChains = []string{kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain}
+
 // ruleWriter turns services and endpoints into one iptables-restore input
 // for the filter and nat tables. The buffers are reused between syncs.
 type ruleWriter struct {
 	cfg ruleConfig
 
 	filterChains, filterRules lineBuffer
-	natChains, natRules       lineBuffer
-	skippedChains             lineBuffer
-	skippedRules              lineBuffer
-	out                       bytes.Buffer
+	// topRules are the rules of the nat chains that are not a service's
+	// own (natTopChains); natChains and natRules are the services' own
+	// chains and rules, and the deletions.
+	topRules            map[string]*lineBuffer
+	natChains, natRules lineBuffer
+	out                 bytes.Buffer
+	// lastFilter and lastTop are what the last sync wrote, so that a
+	// partial sync leaves out what has not changed: for a one-endpoint
+	// change, only that service's chains go to iptables-restore.
+	lastFilter []byte
+	lastTop    map[string][]byte
 
 	largeCluster  bool
 	probabilities []string
+
+	// written remembers, per service, what its own chains were when last
+	// written: a partial sync reuses it for the services it does not
+	// rewrite, and compares it to find the chains to delete.
+	written map[types.NamespacedName]map[ServicePortName]*portState
+}
+
+// portState is a service port's endpoint categorization and its own nat
+// chains (SVC, SVL, EXT, FW, SEP) with their rule count, as last written.
+type portState struct {
+	cluster, local, reachable []*endpoint
+	hasEndpoints              bool
+	chains                    []string
+	rules                     int
 }
 
 // ruleInput is one sync's view of the world.
@@ -108,33 +126,39 @@ type ruleInput struct {
 	endpoints map[ServicePortName][]*endpoint
 	nodeName  string
 	zone      string
-	// rewrite reports whether a service's own chains (SVC, SVL, EXT, FW,
-	// SEP) must be written; in a partial sync only changed services are,
-	// and the others' chains stay as they are in the kernel.
-	rewrite func(types.NamespacedName) bool
-	// staleCandidates are service chains that may exist in the kernel
-	// (the last sync's, or all found on a full sync); those the rules no
-	// longer use are deleted.
-	staleCandidates sets.Set[string]
+	// changed are the services whose own chains (SVC, SVL, EXT, FW, SEP)
+	// are rewritten in a partial sync (deleted ones included); the other
+	// services' chains stay as they are in the kernel. nil means a full
+	// sync: everything is written.
+	changed sets.Set[types.NamespacedName]
+	// existingChains are the nat chains found in the kernel (full sync
+	// only); the service chains among them that are no longer used are
+	// deleted.
+	existingChains []string
 }
 
 // ruleOutput is the result of a generation.
 type ruleOutput struct {
 	data []byte
-	// activeNATChains are every service and endpoint chain the rules use,
-	// written or kept.
-	activeNATChains sets.Set[string]
+	// deletedChains are the nat chains the input deletes.
+	deletedChains int
 	// Rule counts: the ones written, and the total in the tables once the
 	// input is applied.
-	filterRules, natRulesWritten, natRulesTotal int
-	services, endpoints                         int
-	largeCluster                                bool
+	filterRules, filterWritten, natRulesWritten, natRulesTotal int
+	services, endpoints                                        int
+	largeCluster                                               bool
 }
 
 func newRuleWriter(cfg ruleConfig) *ruleWriter {
-	w := &ruleWriter{cfg: cfg}
-	w.skippedChains.discard = true
-	w.skippedRules.discard = true
+	w := &ruleWriter{
+		cfg:      cfg,
+		written:  map[types.NamespacedName]map[ServicePortName]*portState{},
+		topRules: map[string]*lineBuffer{},
+		lastTop:  map[string][]byte{},
+	}
+	for _, c := range natTopChains {
+		w.topRules[c] = &lineBuffer{}
+	}
 	return w
 }
 
@@ -173,23 +197,21 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 	w.filterRules.reset()
 	w.natChains.reset()
 	w.natRules.reset()
-	w.skippedChains.reset()
-	w.skippedRules.reset()
 
 	mark := w.cfg.masqueradeMark
 	for _, c := range []string{kubeServicesChain, kubeExternalServicesChain, kubeForwardChain, kubeNodePortsChain, kubeProxyFirewallChain} {
 		w.filterChains.write(chainLine(c))
 	}
-	for _, c := range []string{kubeServicesChain, kubeNodePortsChain, kubePostroutingChain, kubeMarkMasqChain} {
-		w.natChains.write(chainLine(c))
+	for _, c := range natTopChains {
+		w.topRules[c].reset()
 	}
 
 	// Masquerade what KUBE-MARK-MASQ marked, clearing the mark so that a
 	// packet that traverses the stack again is not masqueraded twice.
-	w.natRules.write("-A", kubePostroutingChain, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
-	w.natRules.write("-A", kubePostroutingChain, "-j", "MARK", "--xor-mark", mark)
-	w.natRules.write("-A", kubePostroutingChain, "-m", "comment", "--comment", quote("kubernetes service traffic requiring SNAT"), "-j", "MASQUERADE", "--random-fully")
-	w.natRules.write("-A", kubeMarkMasqChain, "-j", "MARK", "--or-mark", mark)
+	w.topRules[kubePostroutingChain].write("-A", kubePostroutingChain, "-m", "mark", "!", "--mark", mark+"/"+mark, "-j", "RETURN")
+	w.topRules[kubePostroutingChain].write("-A", kubePostroutingChain, "-j", "MARK", "--xor-mark", mark)
+	w.topRules[kubePostroutingChain].write("-A", kubePostroutingChain, "-m", "comment", "--comment", quote("kubernetes service traffic requiring SNAT"), "-j", "MASQUERADE", "--random-fully")
+	w.topRules[kubeMarkMasqChain].write("-A", kubeMarkMasqChain, "-j", "MARK", "--or-mark", mark)
 
 	if !w.cfg.ipv6 && w.cfg.localhostNodePorts {
 		// route_localnet (needed for NodePorts on 127.0.0.1) would let
@@ -206,13 +228,44 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 	}
 	w.largeCluster = total > largeClusterEndpoints
 
-	active := sets.New[string]()
+	// The chains the changed services had; those they no longer have are
+	// deleted below.
+	full := in.changed == nil
+	previous := sets.New[string]()
+	if full {
+		w.written = map[types.NamespacedName]map[ServicePortName]*portState{}
+	} else {
+		for svc := range in.changed {
+			for _, st := range w.written[svc] {
+				previous.Insert(st.chains...)
+			}
+			delete(w.written, svc)
+		}
+	}
+	keptRules := 0
+
 	var args []string
 	for _, sp := range in.ports {
 		name := sp.nameString
 		proto := sp.protocol
 		port := strconv.Itoa(sp.port)
-		clusterEPs, localEPs, reachable, hasEndpoints := categorizeEndpoints(in.endpoints[sp.name], sp, in.nodeName, in.zone)
+		svcKey := sp.name.NamespacedName
+		rewrite := full || in.changed.Has(svcKey)
+		st := w.written[svcKey][sp.name]
+		if rewrite || st == nil {
+			rewrite = true
+			st = &portState{}
+			st.cluster, st.local, st.reachable, st.hasEndpoints = categorizeEndpoints(in.endpoints[sp.name], sp, in.nodeName, in.zone)
+			byPort := w.written[svcKey]
+			if byPort == nil {
+				byPort = map[ServicePortName]*portState{}
+				w.written[svcKey] = byPort
+			}
+			byPort[sp.name] = st
+		} else {
+			keptRules += st.rules
+		}
+		clusterEPs, localEPs, reachable, hasEndpoints := st.cluster, st.local, st.reachable, st.hasEndpoints
 
 		clusterChain, localChain := sp.chains.cluster, sp.chains.local
 		usesClusterChain := len(clusterEPs) > 0 && sp.usesClusterEndpoints()
@@ -258,7 +311,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 
 		// Capture the cluster IP.
 		if hasInternal {
-			w.natRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" cluster IP"),
+			w.topRules[kubeServicesChain].write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" cluster IP"),
 				"-m", proto, "-p", proto, "-d", sp.clusterIP, "--dport", port, "-j", internalChain)
 		} else {
 			w.filterRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", internalFilterComment,
@@ -268,7 +321,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		// Capture external IPs.
 		for _, ip := range sp.externalIPs {
 			if hasEndpoints {
-				w.natRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" external IP"),
+				w.topRules[kubeServicesChain].write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" external IP"),
 					"-m", proto, "-p", proto, "-d", ip, "--dport", port, "-j", externalChain)
 			}
 			if !hasExternal {
@@ -280,7 +333,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		// Capture load-balancer ingress IPs.
 		for _, ip := range sp.loadBalancerVIPs {
 			if hasEndpoints {
-				w.natRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" loadbalancer IP"),
+				w.topRules[kubeServicesChain].write("-A", kubeServicesChain, "-m", "comment", "--comment", quote(name+" loadbalancer IP"),
 					"-m", proto, "-p", proto, "-d", ip, "--dport", port, "-j", lbChain)
 			}
 			if usesFirewallChain {
@@ -299,7 +352,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		if sp.nodePort != 0 {
 			nodePort := strconv.Itoa(sp.nodePort)
 			if hasEndpoints {
-				w.natRules.write("-A", kubeNodePortsChain, "-m", "comment", "--comment", name,
+				w.topRules[kubeNodePortsChain].write("-A", kubeNodePortsChain, "-m", "comment", "--comment", name,
 					"-m", proto, "-p", proto, "--dport", nodePort, "-j", externalChain)
 			}
 			if !hasExternal {
@@ -315,10 +368,15 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		}
 
 		// The service's own chains: written only when it changed (or in
-		// a full sync), but active either way.
+		// a full sync); otherwise they stay as they are in the kernel.
+		if !rewrite {
+			continue
+		}
 		natChains, natRules := &w.natChains, &w.natRules
-		if in.rewrite != nil && !in.rewrite(sp.name.NamespacedName) {
-			natChains, natRules = &w.skippedChains, &w.skippedRules
+		rulesBefore := natRules.lines
+		addChain := func(chain string) {
+			natChains.write(chainLine(chain))
+			st.chains = append(st.chains, chain)
 		}
 
 		if hasInternal {
@@ -335,8 +393,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		}
 
 		if usesExternalChain {
-			natChains.write(chainLine(externalChain))
-			active.Insert(externalChain)
+			addChain(externalChain)
 			if !sp.externalPolicyLocal {
 				// The endpoint may be on another node: masquerade so that
 				// replies come back through this one.
@@ -365,8 +422,7 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 
 		if usesFirewallChain {
 			fw := sp.chains.firewall
-			natChains.write(chainLine(fw))
-			active.Insert(fw)
+			addChain(fw)
 			fwArgs := []string{"-A", fw, "-m", "comment", "--comment", quote(name + " loadbalancer IP")}
 			allowFromNode := false
 			for _, cidr := range sp.sourceRanges {
@@ -388,19 +444,16 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		}
 
 		if usesClusterChain {
-			natChains.write(chainLine(clusterChain))
-			active.Insert(clusterChain)
+			addChain(clusterChain)
 			w.writeBalancing(natRules, sp, clusterChain, clusterEPs)
 		}
 		if usesLocalChain {
-			natChains.write(chainLine(localChain))
-			active.Insert(localChain)
+			addChain(localChain)
 			w.writeBalancing(natRules, sp, localChain, localEPs)
 		}
 
 		for _, ep := range reachable {
-			natChains.write(chainLine(ep.chain))
-			active.Insert(ep.chain)
+			addChain(ep.chain)
 			args = append(args[:0], "-A", ep.chain)
 			args = append(args, w.endpointComment(name)...)
 			// Hairpin: a pod reaching itself through the service must be
@@ -411,10 +464,33 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 			}
 			natRules.write(args, "-m", proto, "-p", proto, "-j", "DNAT", "--to-destination", ep.addr)
 		}
+		st.rules = natRules.lines - rulesBefore
 	}
 
+	// Chains no longer used: in a full sync, every service chain in the
+	// kernel that is not written; in a partial one, those the changed
+	// services had and no longer have.
+	active := sets.New[string]()
+	if full {
+		for _, byPort := range w.written {
+			for _, st := range byPort {
+				active.Insert(st.chains...)
+			}
+		}
+		for _, c := range in.existingChains {
+			if isServiceChain(c) {
+				previous.Insert(c)
+			}
+		}
+	} else {
+		for svc := range in.changed {
+			for _, st := range w.written[svc] {
+				active.Insert(st.chains...)
+			}
+		}
+	}
 	var stale []string
-	for chain := range in.staleCandidates {
+	for chain := range previous {
 		if !active.Has(chain) {
 			stale = append(stale, chain)
 		}
@@ -435,13 +511,13 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 		} else if !w.cfg.localhostNodePorts {
 			dst = append(dst, "!", "-d", "127.0.0.0/8")
 		}
-		w.natRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", nodePortsComment, dst, "-j", kubeNodePortsChain)
+		w.topRules[kubeServicesChain].write("-A", kubeServicesChain, "-m", "comment", "--comment", nodePortsComment, dst, "-j", kubeNodePortsChain)
 	} else {
 		for _, ip := range w.cfg.nodePortIPs {
 			if parsed := net.ParseIP(ip); parsed != nil && parsed.IsLoopback() && (w.cfg.ipv6 || !w.cfg.localhostNodePorts) {
 				continue
 			}
-			w.natRules.write("-A", kubeServicesChain, "-m", "comment", "--comment", nodePortsComment, "-d", ip, "-j", kubeNodePortsChain)
+			w.topRules[kubeServicesChain].write("-A", kubeServicesChain, "-m", "comment", "--comment", nodePortsComment, "-d", ip, "-j", kubeNodePortsChain)
 		}
 	}
 
@@ -456,22 +532,56 @@ func (w *ruleWriter) generate(in ruleInput) ruleOutput {
 	w.filterRules.write("-A", kubeForwardChain, "-m", "comment", "--comment", quote("kubernetes forwarding conntrack rule"),
 		"-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
 
+	// Assemble the input, leaving out in a partial sync the filter table
+	// and the nat top-level chains when they are as last written.
 	w.out.Reset()
+	filterStart := w.out.Len()
 	w.out.WriteString("*filter\n")
 	w.out.Write(w.filterChains.buf.Bytes())
 	w.out.Write(w.filterRules.buf.Bytes())
-	w.out.WriteString("COMMIT\n*nat\n")
-	w.out.Write(w.natChains.buf.Bytes())
-	w.out.Write(w.natRules.buf.Bytes())
 	w.out.WriteString("COMMIT\n")
+	filterRulesWritten := w.filterRules.lines
+	if !full && bytes.Equal(w.out.Bytes()[filterStart:], w.lastFilter) {
+		w.out.Truncate(filterStart)
+		filterRulesWritten = 0
+	} else {
+		w.lastFilter = append(w.lastFilter[:0], w.out.Bytes()[filterStart:]...)
+	}
+	var changedTop []string
+	for _, c := range natTopChains {
+		b := w.topRules[c].buf.Bytes()
+		if full || !bytes.Equal(b, w.lastTop[c]) {
+			changedTop = append(changedTop, c)
+			w.lastTop[c] = append(w.lastTop[c][:0], b...)
+		}
+	}
+	topWritten := 0
+	if len(changedTop) > 0 || w.natChains.lines > 0 || w.natRules.lines > 0 {
+		w.out.WriteString("*nat\n")
+		for _, c := range changedTop {
+			w.out.WriteString(chainLine(c) + "\n")
+		}
+		w.out.Write(w.natChains.buf.Bytes())
+		for _, c := range changedTop {
+			w.out.Write(w.topRules[c].buf.Bytes())
+			topWritten += w.topRules[c].lines
+		}
+		w.out.Write(w.natRules.buf.Bytes())
+		w.out.WriteString("COMMIT\n")
+	}
+	topTotal := 0
+	for _, c := range natTopChains {
+		topTotal += w.topRules[c].lines
+	}
 
 	deleted := len(stale)
 	return ruleOutput{
 		data:            w.out.Bytes(),
-		activeNATChains: active,
+		deletedChains:   deleted,
 		filterRules:     w.filterRules.lines,
-		natRulesWritten: w.natRules.lines - deleted,
-		natRulesTotal:   w.natRules.lines + w.skippedRules.lines - deleted,
+		filterWritten:   filterRulesWritten,
+		natRulesWritten: topWritten + w.natRules.lines - deleted,
+		natRulesTotal:   topTotal + w.natRules.lines + keptRules - deleted,
 		services:        len(in.ports),
 		endpoints:       total,
 		largeCluster:    w.largeCluster,

@@ -8,6 +8,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 )
 
@@ -151,12 +152,16 @@ func TestPartialSyncsEqualFullSync(t *testing.T) {
 	}
 	for _, step := range steps {
 		ctBefore := r.ct.calls
+		restoresBefore := len(r.ipt.restores)
 		step.do()
 		stats := r.mustSync(t)
 		if stats.Full {
 			t.Errorf("%s: sync was full, want partial", step.name)
 		}
-		if step.changedServices >= 0 {
+		if step.changedServices == 0 && len(r.ipt.restores) != restoresBefore && !strings.Contains(step.name, "remove") {
+			t.Errorf("%s: restored %q although nothing changed", step.name, r.ipt.lastRestore())
+		}
+		if step.changedServices > 0 {
 			if got := strings.Count(r.ipt.lastRestore(), ":KUBE-SVC-"); got != step.changedServices {
 				t.Errorf("%s: partial sync wrote %d KUBE-SVC chains, want %d", step.name, got, step.changedServices)
 			}
@@ -424,5 +429,41 @@ func TestNodePortAddressesAndLocalhost(t *testing.T) {
 	}
 	if strings.Contains(tp.ipt.lastRestore(), "KUBE-FIREWALL") || tp.sc["net/ipv4/conf/all/route_localnet"] == "1" {
 		t.Errorf("localhost NodePort machinery present although disabled")
+	}
+}
+
+func TestOneEndpointChangeWritesOnlyItsChains(t *testing.T) {
+	tp := newTestProxier(t)
+	change := scaleCluster(tp.Proxier, 50, 4)
+	tp.mustSync(t)
+	change(7, 3, 1)
+	stats := tp.mustSync(t)
+	in := tp.ipt.lastRestore()
+	if strings.Contains(in, "*filter") || strings.Contains(in, ":KUBE-SERVICES") || strings.Contains(in, ":KUBE-NODEPORTS") {
+		t.Errorf("unchanged top-level chains rewritten:\n%s", in)
+	}
+	// The service's own chains (KUBE-SVC and its 4 KUBE-SEP, as
+	// upstream rewrites a changed service whole) and the old endpoint's
+	// chain, deleted.
+	if got := restoreLines(in, ":"); len(got) != 6 {
+		t.Errorf("chain lines %q, want 6", got)
+	}
+	if got := restoreLines(in, "-X "); len(got) != 1 {
+		t.Errorf("deletions %q, want 1", got)
+	}
+	if stats.NATRulesWritten != 5+4*2 { // 1 masquerade + 4 endpoints in KUBE-SVC, 2 per KUBE-SEP
+		t.Errorf("%d nat rules written, want 13", stats.NATRulesWritten)
+	}
+	// Losing the last endpoint changes KUBE-SERVICES (and the filter
+	// table's REJECT), which are then rewritten.
+	tp.OnEndpointSliceUpdate(makeSlice("bench", "svc9", 0, func(s *discovery.EndpointSlice) {}), false)
+	tp.OnEndpointSliceUpdate(makeSlice("bench", "svc9", 0, func(s *discovery.EndpointSlice) {}), true)
+	tp.Proxier.mu.Lock()
+	delete(tp.Proxier.slices, types.NamespacedName{Namespace: "bench", Name: "svc9"})
+	tp.Proxier.mu.Unlock()
+	tp.mustSync(t)
+	in = tp.ipt.lastRestore()
+	if !strings.Contains(in, `"bench/svc9:http has no endpoints"`) || !strings.Contains(in, ":KUBE-SERVICES") {
+		t.Errorf("losing all endpoints did not rewrite KUBE-SERVICES and the REJECT:\n%s", in)
 	}
 }
