@@ -8,6 +8,7 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-project/skiff/pkg/addons"
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
 )
@@ -32,6 +33,7 @@ func newAPIServerCommand() *cobra.Command {
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
+	addonOpts := addons.NewOptions()
 	var disableAgent bool
 	var disabled []string
 	cmd := &cobra.Command{
@@ -47,6 +49,10 @@ func newServerCommand() *cobra.Command {
 			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
+			if errs := validateServerExtras(o, addonOpts, disabled); len(errs) > 0 {
+				return utilerrors.NewAggregate(errs)
+			}
+			addonOpts.Disabled = disabled
 			if !disableAgent {
 				klog.InfoS("The node agent is not built yet; running the control plane only (as with --disable-agent)")
 			}
@@ -60,6 +66,7 @@ func newServerCommand() *cobra.Command {
 				cm.RootCAFile = o.CACertPath()
 			}
 			return apiserver.Run(ctx, o, func() {
+				startServerExtras(ctx, o, addonOpts, disabled)
 				if runControllers {
 					go func() {
 						if err := controllermanager.Run(ctx, cm, controllers); err != nil {
@@ -74,7 +81,9 @@ func newServerCommand() *cobra.Command {
 	o.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, servicelb (LoadBalancer addresses), coredns (cluster DNS addon).")
+	fs.StringVar(&addonOpts.ClusterDNS, "cluster-dns", addonOpts.ClusterDNS, "Cluster IP of the kube-dns Service (the kubelets' --cluster-dns).")
+	fs.StringVar(&addonOpts.ClusterDomain, "cluster-domain", addonOpts.ClusterDomain, "DNS domain of the cluster (the kubelets' --cluster-domain).")
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
 	return cmd
