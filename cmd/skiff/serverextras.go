@@ -23,7 +23,7 @@ func validateServerExtras(o *apiserver.Options, a addons.Options, disabled []str
 	errs := a.Validate()
 	for _, d := range disabled {
 		if !contains(serverComponents, d) {
-			errs = append(errs, fmt.Errorf("--disable %q: not one of %v", d, serverComponents))
+			klog.InfoS("Unknown component in --disable; ignored", "component", d, "known", serverComponents)
 		}
 	}
 	if _, cidr, err := net.ParseCIDR(o.ServiceClusterIPRange); err == nil && !contains(disabled, "coredns") {

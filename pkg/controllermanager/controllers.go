@@ -8,8 +8,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	restclient "k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/klog/v2"
 
+	saauth "github.com/skiff-project/skiff/pkg/auth/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
@@ -21,6 +25,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/replication"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/serviceaccounttoken"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
 )
@@ -56,6 +61,8 @@ func NewControllers() map[string]Controller {
 		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
 		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
 		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"clusterrole-aggregation-controller":       {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":          {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -134,6 +141,55 @@ func startRootCACertPublisher(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go p.Run(ctx, 1)
+	return nil
+}
+
+func startClusterRoleAggregation(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("clusterrole-aggregation-controller")
+	if err != nil {
+		return err
+	}
+	c, err := clusterroleaggregation.NewController(cc.InformerFactory.Rbac().V1().ClusterRoles(), client.RbacV1())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+// startServiceAccountTokens fills in the legacy token Secrets users create.
+// It runs with the controller-manager's own identity (upstream's tokens
+// controller does too: other controllers' credentials depend on it), and
+// only when it has the key to sign with.
+func startServiceAccountTokens(ctx context.Context, cc ControllerContext) error {
+	o := cc.Options
+	if o.ServiceAccountPrivateKeyFile == "" {
+		klog.InfoS("No --service-account-private-key-file: the service account tokens controller is not started")
+		return nil
+	}
+	key, err := saauth.LoadSigningKey(o.ServiceAccountPrivateKeyFile)
+	if err != nil {
+		return err
+	}
+	signer, err := saauth.NewGenerator(saauth.LegacyIssuer, key)
+	if err != nil {
+		return err
+	}
+	rootCA, err := rootCABundle(cc)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(restclient.AddUserAgent(restclient.CopyConfig(cc.Config), "skiff-controller-manager/tokens-controller"))
+	if err != nil {
+		return err
+	}
+	secrets := serviceaccounttoken.NewSecretInformer(client, o.ResyncPeriod)
+	c, err := serviceaccounttoken.NewController(cc.InformerFactory.Core().V1().ServiceAccounts(), secrets, client, signer, rootCA)
+	if err != nil {
+		return err
+	}
+	go secrets.Informer().Run(ctx.Done())
+	go c.Run(ctx, o.ConcurrentSyncs)
 	return nil
 }
 
