@@ -42,7 +42,6 @@ func lbService(name string, created time.Time, port int32, mutate ...func(*v1.Se
 	return s
 }
 
-
 type harness struct {
 	t      *testing.T
 	client *fake.Clientset
