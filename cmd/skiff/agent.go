@@ -35,6 +35,7 @@ func newAgentCommand() *cobra.Command {
 	// TODO: per-node credentials (system:node:<name>) once the server
 	// issues them; the admin kubeconfig is the default until then.
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the API server (default DATA-DIR/admin.kubeconfig).")
+	fs.StringVar(&o.ProxyKubeconfig, "proxy-kubeconfig", o.ProxyKubeconfig, "Kubeconfig of the service proxy, with system:node-proxier rights (default: --kubeconfig).")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA that signs client certificates accepted on the kubelet port (default DATA-DIR/tls/ca.crt).")
 	addAgentFlags(fs, o)
 	return cmd

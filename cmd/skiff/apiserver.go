@@ -84,6 +84,7 @@ func newServerCommand() *cobra.Command {
 			// The node talks to the API as system:node:<name>, the identity
 			// the Node authorizer and NodeRestriction expect.
 			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeletKubeconfigPath(), o.CACertPath()
+			ag.ProxyKubeconfig = o.KubeProxyKubeconfigPath()
 			var agentRunning sync.WaitGroup
 			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {

@@ -74,6 +74,10 @@ type Options struct {
 	CleanupOnExit bool
 	// DisableProxy leaves out the service proxy (kube-proxy).
 	DisableProxy bool
+	// ProxyKubeconfig is the service proxy's API credentials
+	// (system:kube-proxy, bound to system:node-proxier: it lists
+	// EndpointSlices, which the node identity may not); default Kubeconfig.
+	ProxyKubeconfig string
 }
 
 // NewOptions returns the defaults.
@@ -226,7 +230,10 @@ func Run(ctx context.Context, o *Options) error {
 	proxyErr := make(chan error, 1)
 	if !o.DisableProxy {
 		po := proxy.NewOptions()
-		po.Client, po.HostnameOverride, po.NodeIPs, po.ClusterCIDR = client, o.NodeName, []string{nodeIP.String()}, o.ClusterCIDR
+		po.Kubeconfig, po.HostnameOverride, po.NodeIPs, po.ClusterCIDR = o.ProxyKubeconfig, o.NodeName, []string{nodeIP.String()}, o.ClusterCIDR
+		if po.Kubeconfig == "" {
+			po.Kubeconfig = o.Kubeconfig
+		}
 		go func() {
 			if err := proxy.Run(ctx, po); err != nil {
 				proxyErr <- fmt.Errorf("service proxy: %w", err)
