@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-project/skiff/pkg/addons"
 	"github.com/skiff-project/skiff/pkg/agent"
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
@@ -43,6 +44,7 @@ func newAPIServerCommand() *cobra.Command {
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
+	addonOpts := addons.NewOptions()
 	ag := agent.NewOptions()
 	sched := scheduler.NewOptions()
 	var disableAgent bool
@@ -61,6 +63,18 @@ func newServerCommand() *cobra.Command {
 			if errs := cm.Validate(controllermanager.KnownControllers(controllers)); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
 			}
+			// The cluster DNS addon's Service IP is the node's --cluster-dns
+			// (default 10.96.0.10, given to pods unless coredns is disabled).
+			if len(ag.ClusterDNS) > 0 {
+				addonOpts.ClusterDNS = ag.ClusterDNS[0]
+			} else if !contains(disabled, "coredns") {
+				ag.ClusterDNS = []string{addonOpts.ClusterDNS}
+			}
+			addonOpts.ClusterDomain = ag.ClusterDomain
+			if errs := validateServerExtras(o, addonOpts, disabled); len(errs) > 0 {
+				return utilerrors.NewAggregate(errs)
+			}
+			addonOpts.Disabled = disabled
 			if !disableAgent {
 				if errs := ag.Validate(); len(errs) > 0 {
 					return utilerrors.NewAggregate(errs)
@@ -104,6 +118,7 @@ func newServerCommand() *cobra.Command {
 			// The node talks to the API as system:node:<name>, the identity
 			// the Node authorizer and NodeRestriction expect.
 			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeletKubeconfigPath(), o.CACertPath()
+			ag.ProxyKubeconfig = o.KubeProxyKubeconfigPath()
 			var agentRunning sync.WaitGroup
 			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {
@@ -125,6 +140,7 @@ func newServerCommand() *cobra.Command {
 						}
 					}()
 				}
+				startServerExtras(ctx, o, addonOpts, disabled)
 				if !disableAgent {
 					agentRunning.Add(1)
 					go func() {
@@ -150,7 +166,7 @@ func newServerCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
 	addAgentFlags(fs, ag)
-	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, scheduler, local-storage (the local-path provisioner and its StorageClass).")
+	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager, scheduler, local-storage (the local-path provisioner and its StorageClass), servicelb (LoadBalancer addresses), coredns (cluster DNS addon).")
 	fs.StringVar(&sched.ConfigFile, "scheduler-config", "", "KubeSchedulerConfiguration file for the scheduler.")
 	fs.StringVar(&localStoragePath, "default-local-storage-path", "", "Directory of the local-path provisioner's volumes (default <data-dir>/storage).")
 	// As kubeadm does, the server also runs the bootstrap-token controllers.
