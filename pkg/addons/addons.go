@@ -20,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
@@ -146,6 +148,14 @@ func Apply(ctx context.Context, cfg *restclient.Config, o Options) error {
 		return err
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+	// Pods learn the API server's address from the default/kubernetes
+	// Service's environment variables, fixed when their containers start:
+	// an addon pod created before that Service exists would run without it.
+	services := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "services"}).Namespace(metav1.NamespaceDefault)
+	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := services.Get(ctx, "kubernetes", metav1.GetOptions{})
+		return err == nil, nil
+	})
 	disabled := map[string]bool{}
 	for _, d := range o.Disabled {
 		disabled[d] = true
