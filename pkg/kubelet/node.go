@@ -40,6 +40,11 @@ func (kl *Kubelet) registerNode(ctx context.Context) error {
 		switch {
 		case apierrors.IsNotFound(err):
 			node = kl.initialNode()
+			// The pod CIDR goes in with the Node: set by a later patch, it
+			// races node IPAM, which may assign one in between.
+			if kl.cfg.PodCIDR != "" {
+				node.Spec.PodCIDR, node.Spec.PodCIDRs = kl.cfg.PodCIDR, []string{kl.cfg.PodCIDR}
+			}
 			kl.setNodeStatus(ctx, node)
 			created, err := nodes.Create(ctx, node, metav1.CreateOptions{})
 			if err == nil {
@@ -86,6 +91,11 @@ func (kl *Kubelet) ensurePodCIDR(ctx context.Context, node *v1.Node) error {
 	patch := fmt.Sprintf(`{"spec":{"podCIDR":%q,"podCIDRs":[%q]}}`, kl.cfg.PodCIDR, kl.cfg.PodCIDR)
 	_, err := kl.client.CoreV1().Nodes().Patch(ctx, node.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err != nil {
+		// Node IPAM may have assigned one since the node was read.
+		if now, gerr := kl.client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); gerr == nil && now.Spec.PodCIDR != "" {
+			klog.FromContext(ctx).Info("Node already has a pod CIDR; keeping it", "node", node.Name, "podCIDR", now.Spec.PodCIDR, "configured", kl.cfg.PodCIDR)
+			return nil
+		}
 		return fmt.Errorf("set pod CIDR of node %s: %w", node.Name, err)
 	}
 	return nil

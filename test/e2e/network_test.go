@@ -8,35 +8,36 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/utils/ptr"
 
 	"github.com/skiff-project/skiff/test/e2e/framework"
 )
 
 // TestServiceNetworking runs the service proxy inside a real node (skiff
-// agent): three busybox httpd pods behind Services. Traffic goes only to
-// loopback, this host's own address and the pods of the test's node; the
-// agent's egress guard keeps pod and service-range traffic on the host.
+// agent): a 3-replica busybox httpd Deployment behind Services, placed by
+// the scheduler, its EndpointSlices written by the controller-manager. It
+// runs in a network namespace of its own (framework.InNetns): traffic
+// goes only to loopback, the namespace's node address and the test's
+// pods, and its rules cannot meet another cluster's.
 func TestServiceNetworking(t *testing.T) {
-	framework.RequireNode(t)
-	if out, _ := exec.Command("iptables-nft-save").Output(); strings.Contains(string(out), ":KUBE-SERVICES") {
-		t.Skip("another service proxy runs on this host (KUBE-SERVICES exists); one at a time")
+	if !framework.InNetns(t) {
+		return
 	}
-	s := framework.StartServer(t)
+	s := framework.StartServer(t, framework.WithArgs("--disable", "coredns"))
 	a := framework.StartAgent(t, s, "--disable-kube-proxy=false")
 	c := s.Client()
 	ctx := context.Background()
+	dumpOnFailure(t, s, a)
 	waitNodeReady(t, c, a.NodeName)
 	node, err := c.CoreV1().Nodes().Get(ctx, a.NodeName, metav1.GetOptions{})
 	if err != nil {
@@ -49,28 +50,43 @@ func TestServiceNetworking(t *testing.T) {
 		}
 	}
 
-	// Three pods answering their name on port 80 (placed on the node
-	// directly, and their EndpointSlices written by the test: until the
-	// scheduler and the EndpointSlice controller land on main).
-	var podIPs []string
-	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("web-%d", i)
-		apply(t, s, fmt.Sprintf(`
-apiVersion: v1
-kind: Pod
-metadata: {name: %s, labels: {app: web}}
+	// Three pods answering their name (the hostname) on port 80.
+	apply(t, s, `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
 spec:
-  nodeName: %s
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: httpd
-    image: busybox
-    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
-`, name, a.NodeName))
-	}
-	for i := 1; i <= 3; i++ {
-		podIPs = append(podIPs, waitRunning(t, c, fmt.Sprintf("web-%d", i), 60*time.Second).Status.PodIP)
-	}
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox
+        imagePullPolicy: IfNotPresent
+        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]
+`)
+	var pods []string
+	waitUntil(t, 60*time.Second, "3 web pods running and ready", func() (bool, string) {
+		list, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return false, err.Error()
+		}
+		pods = pods[:0]
+		var states []string
+		for _, p := range list.Items {
+			if p.DeletionTimestamp == nil && p.Status.Phase == v1.PodRunning && isReady(&p) {
+				pods = append(pods, p.Name)
+			}
+			states = append(states, fmt.Sprintf("%s:%s", p.Name, p.Status.Phase))
+		}
+		return len(pods) == 3, strings.Join(states, " ")
+	})
+	sort.Strings(pods)
+	all := strings.Join(pods, ",")
+
 	svc := func(name string, mutate func(*v1.Service)) *v1.Service {
 		t.Helper()
 		obj := &v1.Service{
@@ -85,7 +101,6 @@ spec:
 		if err != nil {
 			t.Fatal(err)
 		}
-		setEndpoints(t, c, name, podIPs, a.NodeName)
 		return created
 	}
 	answers := func(url string, n int) []string {
@@ -115,10 +130,9 @@ spec:
 		sort.Strings(out)
 		return strings.Join(out, ",")
 	}
-	const all = "web-1,web-2,web-3"
 	waitAll := func(url string) {
 		t.Helper()
-		waitUntil(t, 15*time.Second, url+" reaches all three pods", func() (bool, string) {
+		waitUntil(t, 20*time.Second, url+" reaches all three pods", func() (bool, string) {
 			got := distinct(answers(url, 12))
 			return got == all, got
 		})
@@ -129,16 +143,16 @@ spec:
 	t.Run("ClusterIP from the host: 30 requests reach all three pods", func(t *testing.T) {
 		waitAll(vip)
 		if got := distinct(answers(vip, 30)); got != all {
-			t.Errorf("reached %s", got)
+			t.Errorf("reached %s, want %s", got, all)
 		}
 	})
 	t.Run("ClusterIP from a pod, its own address included (hairpin)", func(t *testing.T) {
-		out, err := s.Kubectl(ctx, "", "exec", "web-1", "--", "sh", "-c", "for i in $(seq 30); do timeout 2 wget -qO- "+vip+" || echo ERR; done")
+		out, err := s.Kubectl(ctx, "", "exec", pods[0], "--", "sh", "-c", "for i in $(seq 30); do timeout 2 wget -qO- "+vip+" || echo ERR; done")
 		if err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
 		if got := distinct(strings.Fields(out)); got != all {
-			t.Errorf("reached %s", got)
+			t.Errorf("reached %s, want %s", got, all)
 		}
 	})
 
@@ -185,9 +199,14 @@ spec:
 
 	t.Run("scaled to 0: refused at once", func(t *testing.T) {
 		start := time.Now()
-		setEndpoints(t, c, "web", nil, a.NodeName)
+		if out, err := s.Kubectl(ctx, "", "scale", "deployment", "web", "--replicas=0"); err != nil {
+			t.Fatalf("kubectl scale: %v: %s", err, out)
+		}
+		// The pods stop within their 1 s grace period; then the
+		// controller empties the EndpointSlice and the proxy REJECTs (a
+		// refusal, not a timeout) on its next sync.
 		addr := web.Spec.ClusterIP + ":80"
-		waitUntil(t, 5*time.Second, "connection refused", func() (bool, string) {
+		waitUntil(t, 10*time.Second, "connection refused", func() (bool, string) {
 			conn, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				conn.Close()
@@ -195,45 +214,87 @@ spec:
 			}
 			return strings.Contains(err.Error(), "connection refused"), err.Error()
 		})
-		t.Logf("refused %v after the endpoints went", time.Since(start).Round(time.Millisecond))
+		t.Logf("refused %v after kubectl scale --replicas=0", time.Since(start).Round(time.Millisecond))
+		for _, url := range []string{fmt.Sprintf("http://127.0.0.1:%d/", port), fmt.Sprintf("http://%s:18080/", nodeIP)} {
+			if _, err := (&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}).Get(url); err == nil || !strings.Contains(err.Error(), "connection refused") {
+				t.Errorf("GET %s with no endpoints: %v, want connection refused", url, err)
+			}
+		}
 	})
 
 	t.Run("no KUBE- chain after the node stops", func(t *testing.T) {
 		a.Stop()
-		out, err := exec.Command("iptables-nft-save").Output()
+		if rules := kubeRules(t); rules != "" {
+			t.Errorf("KUBE- rules left:\n%s", rules)
+		}
+	})
+
+	t.Run("skiff proxy --cleanup removes a killed proxy's rules", func(t *testing.T) {
+		// A standalone `skiff proxy` for the (stopped) node, killed so it
+		// cannot clean up after itself.
+		bin := framework.Binary(t)
+		proxy := exec.Command(bin, "proxy", "--kubeconfig", s.Kubeconfig(), "--hostname-override", a.NodeName,
+			"--healthz-bind-address=", "--iptables-min-sync-period=100ms")
+		logf, err := os.Create(filepath.Join(s.DataDir, "proxy.log"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(out), "KUBE-") {
-			t.Errorf("KUBE- rules left:\n%s", out)
+		defer logf.Close()
+		proxy.Stdout, proxy.Stderr = logf, logf
+		if err := proxy.Start(); err != nil {
+			t.Fatal(err)
+		}
+		killed := false
+		defer func() {
+			if !killed {
+				_ = proxy.Process.Kill()
+				_ = proxy.Wait()
+			}
+		}()
+		waitUntil(t, 20*time.Second, "standalone proxy's rules for the web Service", func() (bool, string) {
+			return strings.Contains(kubeRules(t), web.Spec.ClusterIP), "no rule for " + web.Spec.ClusterIP
+		})
+		_ = proxy.Process.Kill()
+		_ = proxy.Wait()
+		killed = true
+		if out, err := exec.Command(bin, "proxy", "--cleanup").CombinedOutput(); err != nil {
+			t.Fatalf("skiff proxy --cleanup: %v: %s", err, out)
+		}
+		if rules := kubeRules(t); rules != "" {
+			t.Errorf("KUBE- rules left after skiff proxy --cleanup:\n%s", rules)
 		}
 	})
 }
 
-// setEndpoints writes the Service's EndpointSlice (ready endpoints on
-// node).
-func setEndpoints(t *testing.T, c kubernetes.Interface, svc string, ips []string, node string) {
-	t.Helper()
-	slice := &discovery.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: svc + "-e2e", Labels: map[string]string{discovery.LabelServiceName: svc}},
-		AddressType: discovery.AddressTypeIPv4,
-		Ports:       []discovery.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](80), Protocol: ptr.To(v1.ProtocolTCP)}},
-	}
-	for _, ip := range ips {
-		slice.Endpoints = append(slice.Endpoints, discovery.Endpoint{Addresses: []string{ip}, NodeName: ptr.To(node), Conditions: discovery.EndpointConditions{Ready: ptr.To(true)}})
-	}
-	slices := c.DiscoveryV1().EndpointSlices("default")
-	ctx := context.Background()
-	if old, err := slices.Get(ctx, slice.Name, metav1.GetOptions{}); err == nil {
-		slice.ResourceVersion = old.ResourceVersion
-		if _, err := slices.Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
+// dumpOnFailure logs the cluster's pods and events and the agent's log
+// when the test fails (the data dirs are gone afterwards).
+func dumpOnFailure(t *testing.T, s *framework.Server, a *framework.Agent) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
 		}
-		return
+		for _, args := range [][]string{{"get", "pods", "-A", "-o", "wide"}, {"get", "endpointslices", "-A"}, {"get", "events", "-A"}} {
+			out, err := s.Kubectl(context.Background(), "", args...)
+			t.Logf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		t.Logf("agent log:\n%s", a.Tail())
+	})
+}
+
+// kubeRules returns the lines of iptables-nft-save that mention KUBE-.
+func kubeRules(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("iptables-nft-save").Output()
+	if err != nil {
+		t.Fatalf("iptables-nft-save: %v", err)
 	}
-	if _, err := slices.Create(ctx, slice, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	var lines []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "KUBE-") {
+			lines = append(lines, line)
+		}
 	}
+	return strings.Join(lines, "\n")
 }
 
 // waitUntil polls cond every 200 ms until it holds or timeout passes.

@@ -29,7 +29,8 @@ if [ ! -x "$cache/coredns" ]; then
   echo "building CoreDNS $version from its Go module (about 100 s on a cold cache)"
   GOBIN=$cache CGO_ENABLED=0 GOFLAGS=-trimpath go install -ldflags='-s -w' "github.com/coredns/coredns@$version"
 fi
-"$cache/coredns" -version | head -1
+# sed, not head: head exits after one line and the second write gets SIGPIPE (exit 141 under pipefail).
+"$cache/coredns" -version | sed -n 1p
 
 go build -o "$work/mkimage" ./hack/images/mkimage
 "$work/mkimage" -o "$out/coredns.tar" -name "$image" -file "$cache/coredns" -entrypoint /coredns
