@@ -19,6 +19,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-project/skiff/test/e2e/framework"
@@ -190,4 +191,121 @@ func query(server, name string, qtype dnsmessage.Type) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// TestClusterDNSFromPods runs the CoreDNS addon (the kube-system
+// Deployment skiff server creates, placed by the scheduler, its
+// EndpointSlices written by the controller-manager) and resolves from a
+// pod through the kubelet's resolv.conf (search path, ndots:5) and the
+// service proxy: short and qualified Service names, a headless service's
+// pod record, an ExternalName CNAME. It runs in a network namespace of
+// its own (framework.InNetns): CoreDNS's forward plugin cannot reach a
+// resolver outside.
+func TestClusterDNSFromPods(t *testing.T) {
+	images := framework.Images(t)
+	if _, err := os.Stat(filepath.Join(images, "coredns.tar")); err != nil {
+		t.Skip("no coredns.tar in the images (hack/images/coredns/build.sh)")
+	}
+	if !framework.InNetns(t) {
+		return
+	}
+	// CoreDNS reaches the API through the kubernetes Service, whose
+	// endpoint is the node's address: serve there, not on loopback.
+	hostIP, err := utilnet.ChooseHostInterface()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := framework.StartServer(t, framework.WithArgs("--bind-address", hostIP.String(), "--disable", "servicelb"))
+	a := framework.StartAgent(t, s, "--disable-kube-proxy=false", "--cluster-dns=10.96.0.10")
+	dumpOnFailure(t, s, a)
+	c := s.Client()
+	ctx := context.Background()
+	waitNodeReady(t, c, a.NodeName)
+
+	web, err := c.CoreV1().Services("default").Create(ctx, &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec:       v1.ServiceSpec{Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client pod is also the headless service's pod (hostname and
+	// subdomain: the EndpointSlice controller gives it a DNS record).
+	if _, err := c.CoreV1().Services("default").Create(ctx, &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "hl"},
+		Spec: v1.ServiceSpec{ClusterIP: v1.ClusterIPNone, Selector: map[string]string{"app": "dnsclient"},
+			Ports: []v1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// An ExternalName inside the cluster domain: resolving it never needs
+	// a resolver outside the cluster.
+	if _, err := c.CoreV1().Services("default").Create(ctx, &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "alias"},
+		Spec:       v1.ServiceSpec{Type: v1.ServiceTypeExternalName, ExternalName: "web.default.svc.cluster.local"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	apply(t, s, `
+apiVersion: v1
+kind: Pod
+metadata: {name: dnsclient, labels: {app: dnsclient}}
+spec:
+  hostname: pod-a
+  subdomain: hl
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: busybox, imagePullPolicy: IfNotPresent, command: ["sleep", "3600"]}
+`)
+	client := waitRunning(t, c, "dnsclient", 60*time.Second)
+	waitUntil(t, 60*time.Second, "CoreDNS ready", func() (bool, string) {
+		pods, err := c.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		if err != nil || len(pods.Items) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		p := &pods.Items[0]
+		return isReady(p), fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
+	})
+	if out, err := s.Kubectl(ctx, "", "exec", "dnsclient", "--", "cat", "/etc/resolv.conf"); err != nil ||
+		!strings.Contains(out, "nameserver 10.96.0.10") || !strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") || !strings.Contains(out, "ndots:5") {
+		t.Fatalf("resolv.conf: %v\n%s", err, out)
+	}
+	lookup := func(name string, want ...string) {
+		t.Helper()
+		waitUntil(t, 20*time.Second, "nslookup "+name, func() (bool, string) {
+			// busybox's nslookup tries every search domain and exits
+			// non-zero when one of them is NXDOMAIN: look at the answer.
+			out, _ := s.Kubectl(ctx, "", "exec", "dnsclient", "--", "nslookup", name)
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					return false, out
+				}
+			}
+			return true, out
+		})
+	}
+	// Short names go through the search path: resolve them with the libc
+	// resolver (busybox's nslookup does not apply ndots). wget prints the
+	// address it connects to; the service has no endpoints, so the
+	// connection is refused by the proxy's REJECT.
+	resolve := func(name, want string) {
+		t.Helper()
+		waitUntil(t, 20*time.Second, "resolve "+name, func() (bool, string) {
+			out, _ := s.Kubectl(ctx, "", "exec", "dnsclient", "--", "sh", "-c", "timeout 5 wget -O /dev/null http://"+name+"/ 2>&1")
+			return strings.Contains(out, "("+want), out
+		})
+	}
+	for _, name := range []string{"web", "web.default", "web.default.svc", "web.default.svc.cluster.local"} {
+		t.Run("resolve "+name, func(t *testing.T) { resolve(name, web.Spec.ClusterIP) })
+	}
+	t.Run("nslookup of the qualified name", func(t *testing.T) {
+		lookup("web.default.svc.cluster.local", "Address: "+web.Spec.ClusterIP)
+	})
+	t.Run("headless pod record", func(t *testing.T) {
+		lookup("pod-a.hl.default.svc.cluster.local", "Address: "+client.Status.PodIP)
+	})
+	t.Run("ExternalName CNAME", func(t *testing.T) {
+		lookup("alias.default.svc.cluster.local", "canonical name = web.default.svc.cluster.local", "Address: "+web.Spec.ClusterIP)
+	})
 }
