@@ -2,8 +2,6 @@ package iptables
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -67,70 +65,92 @@ func BenchmarkGenerateRules1000x10(b *testing.B) {
 	}
 }
 
-// TestSyncScale applies 1,000 services x 10 endpoints with the real
-// iptables-nft in a network namespace and prints the full-sync and the
-// one-endpoint-change sync times and the rule count. It runs when
-// SKIFF_PROXY_BENCH=1 (about 10 s).
-func TestSyncScale(t *testing.T) {
-	if os.Getenv("SKIFF_PROXY_BENCH") == "" {
-		t.Skip("set SKIFF_PROXY_BENCH=1 to run the sync benchmark")
-	}
-	node := netnstest.Enter(t)
+// scaleBench is the proxier of BenchmarkSyncScale1000x10, set up once
+// (a full sync takes seconds) for the calls with growing b.N.
+var scaleBench struct {
+	p      *Proxier
+	change func(i, j, gen int)
+	gen    int
+	// full is the first sync (empty tables), resync a full sync over the
+	// rules in place (every FullSyncPeriod, and after errors).
+	full, resync time.Duration
+	rules        int
+	written      int
+}
+
+// BenchmarkSyncScale1000x10 applies 1,000 Services with 10 endpoints each
+// (two of them NodePorts) with the real iptables-nft-restore in a network
+// namespace it creates (never the host's tables), then changes one
+// endpoint per iteration: ns/op is the one-endpoint-change sync. It
+// reports the full-sync and full-resync times and the rule count in the
+// tables:
+//
+//	go test -run '^$' -bench SyncScale -benchtime 20x ./pkg/proxy/iptables/
+func BenchmarkSyncScale1000x10(b *testing.B) {
+	const services, endpoints = 1000, 10
+	node := netnstest.Enter(b)
 	if node == nil {
 		return
 	}
-	report := func(name string, services, endpoints int, changes int) {
+	sb := &scaleBench
+	if sb.p == nil {
 		ipt, err := NewRunner(v1.IPv4Protocol)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		p, err := newProxier(Config{
 			Family: v1.IPv4Protocol, NodeName: "node-x", ClusterCIDR: "10.128.0.0/9",
 			MasqueradeBit: 14, LocalhostNodePorts: true, SyncPeriod: time.Minute,
 		}, ipt, newConntrack(v1.IPv4Protocol), clock.RealClock{}, procSysctls{})
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		p.OnServicesSynced()
 		p.OnEndpointSlicesSynced()
-		change := scaleCluster(p, services, endpoints)
+		sb.change = scaleCluster(p, services, endpoints)
 		start := time.Now()
 		if err := p.Sync(); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
-		full := time.Since(start)
-		fullStats := p.LastSync()
-		rules := strings.Count(node.Run("iptables-nft-save"), "\n-A ")
-		var partial []time.Duration
-		var written int
-		for k := 0; k < changes; k++ {
-			change(k*7%services, endpoints-1, k)
-			start := time.Now()
-			if err := p.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			partial = append(partial, time.Since(start))
-			written = p.LastSync().NATRulesWritten
+		sb.full = time.Since(start)
+		sb.written = p.LastSync().BytesWritten
+		sb.rules = strings.Count(node.Run("iptables-nft-save"), "\n-A ")
+		p.ForceFullSync()
+		start = time.Now()
+		if err := p.Sync(); err != nil {
+			b.Fatal(err)
 		}
-		sort.Slice(partial, func(i, j int) bool { return partial[i] < partial[j] })
-		var sum time.Duration
-		for _, d := range partial {
-			sum += d
+		sb.resync = time.Since(start)
+		if !p.LastSync().Full {
+			b.Fatal("the forced sync was not a full sync")
 		}
-		t.Logf("%s: %d services x %d endpoints: full sync %v (%d bytes to iptables-restore), %d rules in the tables",
-			name, services, endpoints, full.Round(time.Millisecond), fullStats.BytesWritten, rules)
-		t.Logf("%s: one-endpoint change, %d syncs: avg %v, p50 %v, max %v (%d nat rules rewritten each)",
-			name, changes, (sum / time.Duration(len(partial))).Round(time.Millisecond), partial[len(partial)/2].Round(time.Millisecond),
-			partial[len(partial)-1].Round(time.Millisecond), written)
-		if err := Cleanup(ipt); err != nil {
-			t.Fatal(err)
+		sb.p = p
+		b.Logf("%d services x %d endpoints: full sync %v (%d bytes to iptables-restore), full resync %v, %d rules in the tables",
+			services, endpoints, sb.full.Round(time.Millisecond), sb.written, sb.resync.Round(time.Millisecond), sb.rules)
+	}
+	partial := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sb.gen++
+		sb.change(sb.gen*7%services, endpoints-1, sb.gen)
+		start := time.Now()
+		if err := sb.p.Sync(); err != nil {
+			b.Fatal(err)
 		}
-		if out, _ := exec.Command("iptables-nft-save").Output(); strings.Contains(string(out), "KUBE-") {
-			t.Fatalf("rules left after cleanup")
+		partial = append(partial, time.Since(start))
+		if st := sb.p.LastSync(); st.Full || st.NATRulesWritten == 0 {
+			b.Fatalf("one-endpoint change: full=%v, %d nat rules written; want a partial sync", st.Full, st.NATRulesWritten)
 		}
 	}
-	report("small", 10, 3, 20)
-	report("large", 1000, 10, 20)
+	b.StopTimer()
+	sort.Slice(partial, func(i, j int) bool { return partial[i] < partial[j] })
+	b.ReportMetric(sb.full.Seconds(), "full-sync-s")
+	b.ReportMetric(sb.resync.Seconds(), "full-resync-s")
+	b.ReportMetric(float64(sb.rules), "rules")
+	b.ReportMetric(float64(partial[len(partial)/2].Microseconds())/1000, "change-p50-ms")
+	b.ReportMetric(float64(partial[len(partial)-1].Microseconds())/1000, "change-max-ms")
+	b.Logf("one-endpoint change, %d syncs: p50 %v, max %v (%d nat rules rewritten each)", b.N,
+		partial[len(partial)/2].Round(time.Millisecond), partial[len(partial)-1].Round(time.Millisecond), sb.p.LastSync().NATRulesWritten)
 }
 
 // BenchmarkPartialSync1000x10 measures a one-endpoint-change sync
