@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -50,6 +54,7 @@ func newServerCommand() *cobra.Command {
 	var disableAgent bool
 	var disabled []string
 	var localStoragePath string
+	var cmArgs []string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control plane: API server, etcd, controllers, scheduler (and a node agent)",
@@ -57,6 +62,9 @@ func newServerCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if errs := o.Validate(); len(errs) > 0 {
 				return utilerrors.NewAggregate(errs)
+			}
+			if err := parseControllerManagerArgs(cm, cmArgs); err != nil {
+				return err
 			}
 			controllers := controllermanager.NewControllers()
 			cm.Complete(controllers)
@@ -173,7 +181,31 @@ func newServerCommand() *cobra.Command {
 	cm.Controllers = []string{"*", "bootstrap-signer-controller", "token-cleaner-controller"}
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")
+	fs.StringArrayVar(&cmArgs, "kube-controller-manager-arg", nil, "Flag of `skiff controller-manager` for the embedded controllers, as name=value (repeatable; e.g. node-monitor-grace-period=20s), as k3s accepts it.")
 	return cmd
+}
+
+// parseControllerManagerArgs applies k3s-style name=value flags to the
+// embedded controller-manager's options, with the same flag set (and so
+// the same names, types and errors) as `skiff controller-manager`.
+func parseControllerManagerArgs(cm *controllermanager.Options, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	fs := pflag.NewFlagSet("kube-controller-manager-arg", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cm.AddFlags(fs)
+	flags := make([]string, 0, len(args))
+	for _, a := range args {
+		flags = append(flags, "--"+strings.TrimPrefix(a, "--"))
+	}
+	if err := fs.Parse(flags); err != nil {
+		return fmt.Errorf("--kube-controller-manager-arg: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("--kube-controller-manager-arg: unexpected argument %q", fs.Arg(0))
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -66,6 +66,10 @@ type Options struct {
 	JobPodDuration time.Duration
 	// StartupDelay is how long a pod stays Pending before it runs.
 	StartupDelay time.Duration
+	// StopDuration is how long a deleted pod's containers take to stop;
+	// negative means the whole grace period (containers that ignore
+	// SIGTERM), 0 that they exit at once (as pause does).
+	StopDuration time.Duration
 	// Workers drive pods in parallel.
 	Workers int
 	// QPS and Burst of the client.
@@ -92,6 +96,7 @@ func NewOptions() *Options {
 		LeaseRenewInterval:        10 * time.Second,
 		NodeStatusReportFrequency: 5 * time.Minute,
 		JobPodDuration:            10 * time.Second,
+		StopDuration:              -1,
 		Workers:                   16,
 		QPS:                       1000,
 		Burst:                     2000,
@@ -117,6 +122,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.NodeStatusReportFrequency, "node-status-report-frequency", o.NodeStatusReportFrequency, "How often an unchanged node status is posted.")
 	fs.DurationVar(&o.JobPodDuration, "job-pod-duration", o.JobPodDuration, "How long pods of Jobs run before succeeding (pods may set the "+RunDurationAnnotation+" annotation).")
 	fs.DurationVar(&o.StartupDelay, "pod-startup-delay", o.StartupDelay, "How long pods stay Pending before running.")
+	fs.DurationVar(&o.StopDuration, "pod-stop-duration", o.StopDuration, "How long a deleted pod's containers take to stop, at most its grace period; negative: the whole grace period.")
 	fs.IntVar(&o.Workers, "workers", o.Workers, "Pod workers.")
 	fs.Float32Var(&o.QPS, "kube-api-qps", o.QPS, "Queries per second to the API server.")
 	fs.IntVar(&o.Burst, "kube-api-burst", o.Burst, "Burst of queries to the API server.")

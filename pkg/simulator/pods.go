@@ -100,8 +100,10 @@ func (s *Simulator) syncPod(ctx context.Context, key string) (time.Duration, err
 	if pod.DeletionTimestamp != nil {
 		// The containers "stop" when the grace period ends; terminal pods
 		// have nothing left to stop.
-		if !isTerminal(pod) && pod.DeletionTimestamp.After(now) {
-			return pod.DeletionTimestamp.Sub(now), nil
+		if !isTerminal(pod) {
+			if left := s.stopsAt(pod).Sub(now); left > 0 {
+				return left, nil
+			}
 		}
 		err := s.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
 			GracePeriodSeconds: ptr.To[int64](0),
@@ -118,6 +120,9 @@ func (s *Simulator) syncPod(ctx context.Context, key string) (time.Duration, err
 		node.releaseIP(pod.UID)
 		return 0, nil
 	case v1.PodRunning:
+		if err := syncReadiness(ctx, s, pod, metav1.NewTime(now)); err != nil {
+			return 0, err
+		}
 		return s.maybeComplete(ctx, pod, now)
 	}
 	// Pending: start it.
@@ -142,6 +147,57 @@ func (s *Simulator) syncPod(ctx context.Context, key string) (time.Duration, err
 		return max(d, time.Millisecond), nil
 	}
 	return 0, nil
+}
+
+// stopsAt is when the containers of a deleted pod have stopped: at the end
+// of its grace period, or StopDuration after the deletion began.
+func (s *Simulator) stopsAt(pod *v1.Pod) time.Time {
+	end := pod.DeletionTimestamp.Time
+	if s.opts.StopDuration < 0 || pod.DeletionGracePeriodSeconds == nil {
+		return end
+	}
+	begun := end.Add(-time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second)
+	if stop := begun.Add(s.opts.StopDuration); stop.Before(end) {
+		return stop
+	}
+	return end
+}
+
+// readinessGatesPass reports whether every readiness gate of the pod has
+// its condition True, as the kubelet requires for PodReady.
+func readinessGatesPass(pod *v1.Pod, st *v1.PodStatus) bool {
+	for _, g := range pod.Spec.ReadinessGates {
+		_, c := podutil.GetPodConditionFromList(st.Conditions, g.ConditionType)
+		if c == nil || c.Status != v1.ConditionTrue {
+			return false
+		}
+	}
+	return true
+}
+
+// syncReadiness recomputes PodReady of a running pod when a readiness
+// gate's condition changed, as the kubelet's status manager does.
+func syncReadiness(ctx context.Context, s *Simulator, pod *v1.Pod, now metav1.Time) error {
+	if len(pod.Spec.ReadinessGates) == 0 {
+		return nil
+	}
+	want := v1.ConditionFalse
+	if readinessGatesPass(pod, &pod.Status) {
+		want = v1.ConditionTrue
+	}
+	if _, c := podutil.GetPodCondition(&pod.Status, v1.PodReady); c != nil && c.Status == want {
+		return nil
+	}
+	st := pod.Status.DeepCopy()
+	reason := ""
+	if want == v1.ConditionFalse {
+		reason = "ReadinessGatesNotReady"
+	}
+	setCondition(pod, st, v1.PodReady, want, reason, now)
+	if err := framework.PatchPodStatus(ctx, s.client, pod.Name, pod.Namespace, &pod.Status, st); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("update pod readiness: %w", err)
+	}
+	return nil
 }
 
 func isTerminal(pod *v1.Pod) bool {
@@ -231,8 +287,13 @@ func runningStatus(pod *v1.Pod, hostIP, podIP string, now metav1.Time) *v1.PodSt
 			State: v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: now}},
 		})
 	}
-	for _, t := range []v1.PodConditionType{v1.PodReadyToStartContainers, v1.PodInitialized, v1.ContainersReady, v1.PodReady, v1.PodScheduled} {
+	for _, t := range []v1.PodConditionType{v1.PodReadyToStartContainers, v1.PodInitialized, v1.ContainersReady, v1.PodScheduled} {
 		setCondition(pod, st, t, v1.ConditionTrue, "", now)
+	}
+	if readinessGatesPass(pod, st) {
+		setCondition(pod, st, v1.PodReady, v1.ConditionTrue, "", now)
+	} else {
+		setCondition(pod, st, v1.PodReady, v1.ConditionFalse, "ReadinessGatesNotReady", now)
 	}
 	return st
 }

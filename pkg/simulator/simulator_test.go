@@ -190,3 +190,59 @@ func TestPodLifecycle(t *testing.T) {
 		return apierrors.IsNotFound(err)
 	})
 }
+
+// A pod with a readiness gate runs but is Ready only once the gate's
+// condition is True; with a stop duration, a deleted pod goes away before
+// its grace period ends.
+func TestReadinessGatesAndStopDuration(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := NewOptions()
+	opts.StopDuration = 0
+	cs, _ := startSim(t, ctx, opts)
+	pods := cs.CoreV1().Pods("default")
+	const gate v1.PodConditionType = "example.com/gate"
+	p := &v1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "gated", Namespace: "default", UID: "gated"},
+		Spec: v1.PodSpec{NodeName: "sim-0", ReadinessGates: []v1.PodReadinessGate{{ConditionType: gate}},
+			Containers: []v1.Container{{Name: "c", Image: "busybox"}}},
+	}
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(p *v1.Pod) v1.ConditionStatus {
+		for _, c := range p.Status.Conditions {
+			if c.Type == v1.PodReady {
+				return c.Status
+			}
+		}
+		return ""
+	}
+	var got *v1.Pod
+	waitFor(t, "gated running", func() bool {
+		got, _ = pods.Get(ctx, "gated", metav1.GetOptions{})
+		return got.Status.Phase == v1.PodRunning
+	})
+	if ready(got) != v1.ConditionFalse {
+		t.Fatalf("gated pod Ready = %q before its gate opened", ready(got))
+	}
+	got.Status.Conditions = append(got.Status.Conditions, v1.PodCondition{Type: gate, Status: v1.ConditionTrue})
+	if _, err := pods.UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "gated ready", func() bool {
+		got, _ = pods.Get(ctx, "gated", metav1.GetOptions{})
+		return ready(got) == v1.ConditionTrue
+	})
+
+	// Deleted with a 30s grace period, it stops at once.
+	got.DeletionTimestamp = &metav1.Time{Time: time.Now().Add(30 * time.Second)}
+	got.DeletionGracePeriodSeconds = ptr.To[int64](30)
+	if _, err := pods.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "gated deleted", func() bool {
+		_, err := pods.Get(ctx, "gated", metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	})
+}

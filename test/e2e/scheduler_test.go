@@ -118,7 +118,7 @@ func TestScheduler(t *testing.T) {
 		}
 		// Freeing the port lets the second pod in.
 		deletePod(t, c, ns, "first")
-		if got := scheduled(t, c, getPod(t, c, ns, "second")); got != "sim-0" {
+		if got := scheduled(t, c, getPodIn(t, c, ns, "second")); got != "sim-0" {
 			t.Errorf("second placed on %s", got)
 		}
 	})
@@ -217,7 +217,7 @@ func TestScheduler(t *testing.T) {
 			}
 		}()
 		create(t, c, ns, pinned("high", "e2e-high"))
-		if got := scheduled(t, c, getPod(t, c, ns, "high")); got != "sim-2" {
+		if got := scheduled(t, c, getPodIn(t, c, ns, "high")); got != "sim-2" {
 			t.Errorf("high placed on %s", got)
 		}
 		select {
@@ -242,7 +242,7 @@ func TestScheduler(t *testing.T) {
 				failed = e.Message
 			}
 		}
-		if want := fmt.Sprintf("Preempted by pod %s on node sim-2", getPod(t, c, ns, "high").UID); preempted != want {
+		if want := fmt.Sprintf("Preempted by pod %s on node sim-2", getPodIn(t, c, ns, "high").UID); preempted != want {
 			t.Errorf("Preempted event %q, want %q", preempted, want)
 		}
 		if want := "0/4 nodes are available: 1 Insufficient cpu, 3 node(s) didn't match Pod's node affinity/selector. preemption: found a potential placement for pod on node sim-2, preempting 1 victims"; failed != want {
@@ -261,7 +261,7 @@ func TestScheduler(t *testing.T) {
 		}
 		start := time.Now()
 		framework.StartSimNodes(t, s, 1, "late-", "--node-labels", "e2e=late", "--node-ip-range", "172.31.0.0/16", "--pod-cidr", "10.200.0.0/16", "--delete-nodes-on-exit")
-		if got := scheduled(t, c, getPod(t, c, ns, "late")); got != "late-0" {
+		if got := scheduled(t, c, getPodIn(t, c, ns, "late")); got != "late-0" {
 			t.Errorf("placed on %s", got)
 		}
 		// The node event requeues the pod; no 5-minute flush is involved.
@@ -277,10 +277,10 @@ func TestScheduler(t *testing.T) {
 		p.Spec.RestartPolicy = v1.RestartPolicyNever
 		create(t, c, ns, p)
 		waitFor(t, "batch running with an IP", func() bool {
-			got := getPod(t, c, ns, "batch")
+			got := getPodIn(t, c, ns, "batch")
 			return got.Status.Phase == v1.PodRunning && got.Status.PodIP != "" || got.Status.Phase == v1.PodSucceeded
 		})
-		waitFor(t, "batch succeeded", func() bool { return getPod(t, c, ns, "batch").Status.Phase == v1.PodSucceeded })
+		waitFor(t, "batch succeeded", func() bool { return getPodIn(t, c, ns, "batch").Status.Phase == v1.PodSucceeded })
 	})
 }
 
@@ -330,7 +330,7 @@ func create(t *testing.T, c kubernetes.Interface, ns string, p *v1.Pod) *v1.Pod 
 	return out
 }
 
-func getPod(t *testing.T, c kubernetes.Interface, ns, name string) *v1.Pod {
+func getPodIn(t *testing.T, c kubernetes.Interface, ns, name string) *v1.Pod {
 	t.Helper()
 	p, err := c.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
@@ -367,7 +367,7 @@ func unschedulable(t *testing.T, c kubernetes.Interface, ns, name string) string
 	t.Helper()
 	var msg string
 	waitFor(t, "pod "+name+" unschedulable", func() bool {
-		p := getPod(t, c, ns, name)
+		p := getPodIn(t, c, ns, name)
 		for _, cond := range p.Status.Conditions {
 			if cond.Type == v1.PodScheduled && cond.Status == v1.ConditionFalse && cond.Reason == v1.PodReasonUnschedulable {
 				msg = cond.Message
@@ -441,7 +441,7 @@ profiles:
 	other.Spec.SchedulerName = "someone-else"
 	create(t, c, ns, other)
 	time.Sleep(2 * time.Second)
-	got := getPod(t, c, ns, "other")
+	got := getPodIn(t, c, ns, "other")
 	if got.Spec.NodeName != "" || len(got.Status.Conditions) != 0 {
 		t.Errorf("pod of another scheduler touched: node %q, conditions %v", got.Spec.NodeName, got.Status.Conditions)
 	}
