@@ -67,6 +67,15 @@ func waitNodeReady(t *testing.T, c kubernetes.Interface, node string) {
 	})
 }
 
+func getPod(t *testing.T, c kubernetes.Interface, name string) *v1.Pod {
+	t.Helper()
+	p, err := c.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func waitRunning(t *testing.T, c kubernetes.Interface, name string, timeout time.Duration) *v1.Pod {
 	t.Helper()
 	var pod *v1.Pod
@@ -270,7 +279,7 @@ spec:
 			t.Fatalf("%v: %s", err, out)
 		}
 		eventuallyState(t, 30*time.Second, "restartCount up", func() (bool, string) {
-			p := getPod(t, c, "default", "live")
+			p := getPod(t, c, "live")
 			if len(p.Status.ContainerStatuses) == 0 {
 				return false, "no status"
 			}
@@ -289,7 +298,7 @@ spec:
   - {name: c, image: busybox, command: ["sh", "-c", "echo dying; exit 1"]}
 `, a.NodeName))
 		eventuallyState(t, 30*time.Second, "CrashLoopBackOff", func() (bool, string) {
-			p := getPod(t, c, "default", "crash")
+			p := getPod(t, c, "crash")
 			if len(p.Status.ContainerStatuses) == 0 {
 				return false, "no status"
 			}
@@ -359,7 +368,7 @@ spec:
   - {name: c, image: example.invalid/absent:1, imagePullPolicy: Never}
 `, a.NodeName))
 		eventuallyState(t, 20*time.Second, "ErrImageNeverPull", func() (bool, string) {
-			p := getPod(t, c, "default", "never")
+			p := getPod(t, c, "never")
 			if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
 				return false, "no waiting state"
 			}
@@ -446,7 +455,7 @@ func TestKubeletSurvivesContainerdRestart(t *testing.T) {
 	})
 	for _, name := range []string{"r1", "r2"} {
 		eventuallyState(t, 30*time.Second, name+" Running after the restart", func() (bool, string) {
-			p := getPod(t, c, "default", name)
+			p := getPod(t, c, name)
 			ok := p.Status.Phase == v1.PodRunning && isReady(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
 			return ok, fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
 		})
@@ -461,7 +470,7 @@ func TestKubeletSurvivesContainerdRestart(t *testing.T) {
 		t.Errorf("%d pod network namespaces for 2 pods", netns)
 	}
 	for _, name := range []string{"r1", "r2"} {
-		if id := getPod(t, c, "default", name).Status.ContainerStatuses[0].ContainerID; id != before[name] {
+		if id := getPod(t, c, name).Status.ContainerStatuses[0].ContainerID; id != before[name] {
 			t.Logf("%s: container replaced (%s -> %s)", name, before[name], id)
 		}
 	}
