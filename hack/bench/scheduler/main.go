@@ -52,6 +52,8 @@ var (
 	interval = flag.Duration("interval", time.Minute, "how often -mode nodes reports")
 	port     = flag.Int("port", 17443, "API server port")
 	keep     = flag.Bool("keep", false, "keep the data directory")
+	backlog  = flag.Bool("backlog", false, "create each phase's pods while the scheduler is paused (SIGSTOP), then measure how fast it drains them; latency is then measured from the resume")
+	noFsync  = flag.Bool("etcd-unsafe-no-fsync", false, "run the embedded etcd without fsync (when the disk, not the scheduler, limits the run)")
 )
 
 type proc struct {
@@ -130,8 +132,12 @@ func main() {
 		defer os.RemoveAll(dir)
 	}
 	data := filepath.Join(dir, "data")
-	server := start(dir, "server", "server", "--disable-agent", "--disable", "scheduler", "--data-dir", data,
-		"--secure-port", strconv.Itoa(*port), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1")
+	serverArgs := []string{"server", "--disable-agent", "--disable", "scheduler", "--data-dir", data,
+		"--secure-port", strconv.Itoa(*port), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"}
+	if *noFsync {
+		serverArgs = append(serverArgs, "--etcd-unsafe-no-fsync")
+	}
+	server := start(dir, "server", serverArgs...)
 	defer server.stop()
 	kubeconfig := filepath.Join(data, "admin.kubeconfig")
 	waitForFile(filepath.Join(dir, "server.log"), "API server ready", 2*time.Minute)
@@ -154,9 +160,9 @@ func main() {
 	case "nodes":
 		watchNodes(client, server, sim)
 	case "pods":
-		sched := start(dir, "scheduler", "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000", "--kube-api-burst", "10000")
+		sched := start(dir, "scheduler", "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--leader-elect=false")
 		defer sched.stop()
-		waitForFile(filepath.Join(dir, "scheduler.log"), "Successfully acquired lease", time.Minute)
+		waitForFile(filepath.Join(dir, "scheduler.log"), "Scheduler caches synced", time.Minute)
 		fmt.Printf("\n| phase | pods | pods/s (avg) | pods/s (median 1s window) | p50 | p99 | scheduler CPU | scheduler RSS (peak) | server CPU | server RSS (peak) |\n")
 		fmt.Printf("|---|---|---|---|---|---|---|---|---|---|\n")
 		runPhase(client, "plain", *plain, sched, server, func(p *v1.Pod) {})
@@ -238,6 +244,9 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	go informer.Run(stopInformer)
 	cache.WaitForCacheSync(stopInformer, informer.HasSynced)
 
+	if *backlog {
+		must(sched.cmd.Process.Signal(syscall.SIGSTOP))
+	}
 	cpu0, srv0 := sched.usage().cpu, server.usage().cpu
 	begin := time.Now()
 	progress := time.NewTicker(10 * time.Second)
@@ -280,6 +289,17 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	close(jobs)
 	wg.Wait()
 	createdIn := time.Since(begin)
+	if *backlog {
+		// Measure from the resume: every pod waits in the backlog.
+		mu.Lock()
+		begin = time.Now()
+		for k := range created {
+			created[k] = begin
+		}
+		mu.Unlock()
+		cpu0, srv0 = sched.usage().cpu, server.usage().cpu
+		must(sched.cmd.Process.Signal(syscall.SIGCONT))
+	}
 	select {
 	case <-allBound:
 	case <-time.After(30 * time.Minute):
