@@ -179,9 +179,12 @@ type Op func(ctx context.Context, w, i int) error
 
 // runWorkers runs op on cfg.Clients workers until cfg.Duration has passed
 // or cfg.MaxOps operations have started, and records each operation's
-// latency. It returns the summary over the measured phase.
+// latency. It returns the summary over the measured phase. An operation
+// under way at the end of Duration is let finish (each request is bounded
+// by the client's timeout), so that the end of the run does not show up
+// as cancelled requests.
 func runWorkers(ctx context.Context, cfg Config, op Op) Summary {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	window, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var rec Recorder
 	var started atomic.Int64
@@ -193,13 +196,13 @@ func runWorkers(ctx context.Context, cfg Config, op Op) Summary {
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				if started.Add(1) > int64(cfg.MaxOps) || !p.wait(ctx) {
+				if started.Add(1) > int64(cfg.MaxOps) || !p.wait(window) {
 					return
 				}
 				t0 := time.Now()
 				err := op(ctx, w, i)
 				if err != nil && ctx.Err() != nil {
-					// Cut short by the end of the run: not a server failure.
+					// The whole run was cancelled: not a server failure.
 					return
 				}
 				rec.Record(time.Since(t0), err)
