@@ -15,6 +15,10 @@
 //	          etcd + kube-apiserver + kube-controller-manager + kube-scheduler:
 //	          start to /readyz, idle RSS, and RSS and CPU seconds under the
 //	          mixed load.
+//	scheduler: hack/bench/scheduler twice over the same kind of skiff server
+//	          with -sched-nodes simulated nodes: skiff's scheduler, then
+//	          kube-scheduler, the same pod batches (plain, topology spread,
+//	          pod anti-affinity); pods/s and p99 create-to-bound.
 //
 // Every server listens on 127.0.0.1 only, on ports from -port-base; the
 // run is bounded by -timeout. Build the upstream binaries first with
@@ -43,7 +47,7 @@ var (
 	etcdBin     = flag.String("etcd", "_output/bench/bin/etcd", "etcd binary (both sides' external etcd)")
 	outDir      = flag.String("out", "_output/bench", "where the markdown report goes")
 	workDir     = flag.String("work-dir", "", "data dirs (default: a fresh temporary directory, removed at the end)")
-	sections    = flag.String("sections", "load,startup,allinone", "sections to run: load, startup, allinone")
+	sections    = flag.String("sections", "load,startup,allinone,scheduler", "sections to run: load, startup, allinone, scheduler")
 	scenarios   = flag.String("scenarios", strings.Join(load.Scenarios, ","), "load scenarios to run")
 	sides       = flag.String("sides", "skiff,upstream", "sides to run (one alone gives no ratio)")
 	rounds      = flag.Int("rounds", 3, "rounds of each load scenario and of the start-up figures")
@@ -62,6 +66,11 @@ var (
 	listObjects = flag.Int("list-objects", 10_000, "objects the list scenarios list")
 	pageSize    = flag.Int64("page-size", 500, "page size of list-paged")
 	watchers    = flag.Int("watchers", 100, "watchers of the watch scenario")
+
+	schedNodes  = flag.Int("sched-nodes", 1000, "simulated nodes of the scheduler section")
+	schedPlain  = flag.Int("sched-plain", 1000, "plain pods of the scheduler section")
+	schedSpread = flag.Int("sched-spread", 500, "topology-spread pods of the scheduler section")
+	schedAnti   = flag.Int("sched-anti", 300, "pod anti-affinity pods of the scheduler section")
 )
 
 func main() {
@@ -105,7 +114,7 @@ func run() error {
 	need := []string{*skiffBin, *etcdBin}
 	if contains(sideList, upstream) {
 		need = append(need, filepath.Join(*upstreamDir, "kube-apiserver"))
-		if contains(split(*sections), "allinone") {
+		if contains(split(*sections), "allinone") || contains(split(*sections), "scheduler") {
 			need = append(need, filepath.Join(*upstreamDir, "kube-controller-manager"), filepath.Join(*upstreamDir, "kube-scheduler"))
 		}
 	}
@@ -133,8 +142,10 @@ func run() error {
 			err = runStartup(ctx, work, sideList, rep)
 		case "allinone":
 			err = runAllInOne(ctx, work, sideList, rep)
+		case "scheduler":
+			err = runScheduler(ctx, work, sideList, rep)
 		default:
-			err = fmt.Errorf("unknown section %q (load, startup, allinone)", sec)
+			err = fmt.Errorf("unknown section %q (load, startup, allinone, scheduler)", sec)
 		}
 		if err != nil {
 			// Write what was measured before the failure.

@@ -14,14 +14,15 @@ import (
 )
 
 type report struct {
-	sides    []string
-	order    []string                             // scenarios in first-seen order
-	load     map[string]map[string][]load.Summary // scenario -> side -> rounds
-	first    map[string][]time.Duration
-	restart  map[string][]time.Duration
-	idleAPI  map[string]usage
-	idleEtcd map[string]usage
-	allInOne map[string]allInOneResult
+	sides     []string
+	order     []string                             // scenarios in first-seen order
+	load      map[string]map[string][]load.Summary // scenario -> side -> rounds
+	first     map[string][]time.Duration
+	restart   map[string][]time.Duration
+	idleAPI   map[string]usage
+	idleEtcd  map[string]usage
+	allInOne  map[string]allInOneResult
+	scheduler map[string][]schedRow
 }
 
 func newReport(sides []string) *report {
@@ -29,6 +30,7 @@ func newReport(sides []string) *report {
 		sides: sides, load: map[string]map[string][]load.Summary{},
 		first: map[string][]time.Duration{}, restart: map[string][]time.Duration{},
 		idleAPI: map[string]usage{}, idleEtcd: map[string]usage{}, allInOne: map[string]allInOneResult{},
+		scheduler: map[string][]schedRow{},
 	}
 }
 
@@ -178,6 +180,22 @@ func (r *report) markdown(elapsed time.Duration) string {
 		w("| CPU ms per operation | %.2f | %.2f | %s |\n", sPer, uPer, ratio(sPer, uPer))
 		w("| RSS after the mixed load (sum) | %.0f MiB | %.0f MiB | %s |\n", mib(s.loaded.rss), mib(u.loaded.rss), ratio(mib(s.loaded.rss), mib(u.loaded.rss)))
 		w("| peak RSS (sum of each process's peak) | %.0f MiB | %.0f MiB | %s |\n", mib(s.loaded.peak), mib(u.loaded.peak), ratio(mib(s.loaded.peak), mib(u.loaded.peak)))
+		w("\n")
+	}
+	if len(r.scheduler) > 0 {
+		w("## Scheduler (skiff's vs kube-scheduler, each alone over a `skiff server --disable scheduler` with %d simulated nodes)\n\n", *schedNodes)
+		w("Latency is pod create to bound, as a watch sees it; pods are created by 32 clients as fast as the server takes them. Both schedulers have the client rate 5000/10000.\n\n")
+		w("| pods | skiff pods/s | upstream pods/s | ratio | skiff p50 | upstream p50 | skiff p99 | upstream p99 | p99 ratio | scheduler CPU s (skiff/upstream) | scheduler peak RSS (skiff/upstream) | bound (skiff/upstream) |\n")
+		w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for i, s := range r.scheduler[skiff] {
+			var u schedRow
+			if i < len(r.scheduler[upstream]) {
+				u = r.scheduler[upstream][i]
+			}
+			w("| %d %s | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %.1f / %.1f | %.0f / %.0f MiB | %d / %d |\n", s.Pods, s.Phase,
+				s.PodsPerSec, u.PodsPerSec, ratio(s.PodsPerSec, u.PodsPerSec), fmtMs(s.P50), fmtMs(u.P50), fmtMs(s.P99), fmtMs(u.P99),
+				ratio(s.P99, u.P99), s.SchedulerCPU, u.SchedulerCPU, mib(s.SchedulerPeakRSS), mib(u.SchedulerPeakRSS), s.Bound, u.Bound)
+		}
 		w("\n")
 	}
 	return b.String()
