@@ -117,6 +117,9 @@ func (r *report) markdown(elapsed time.Duration) string {
 		"%d B objects, %s per run, %d round(s) alternating which side goes first, medians over rounds; ratios are skiff/upstream "+
 		"(ops/s: higher is better for skiff; latency: lower is better).\n\n",
 		fsync, *clients, enc, *objectSize, *duration, *rounds)
+	w("The load generator runs in the bench's process on the same machine, so it takes CPU from the server it measures (alike for both sides). " +
+		"kube-apiserver has kubeadm's flags plus --endpoint-reconciler-type=none (it refuses to advertise a loopback address), and API Priority and Fairness on, its default. " +
+		"A first start of skiff includes making its certificates; upstream's are made by the bench beforehand.\n\n")
 	if len(r.order) > 0 {
 		w("## API server alone (`skiff apiserver` vs `kube-apiserver`)\n\n")
 		w("| scenario | operation | skiff ops/s | upstream ops/s | ratio | skiff p50 | upstream p50 | skiff p99 | upstream p99 | p99 ratio | errors (skiff/upstream) |\n")
@@ -184,7 +187,9 @@ func (r *report) markdown(elapsed time.Duration) string {
 	}
 	if len(r.scheduler) > 0 {
 		w("## Scheduler (skiff's vs kube-scheduler, each alone over a `skiff server --disable scheduler` with %d simulated nodes)\n\n", *schedNodes)
-		w("Latency is pod create to bound, as a watch sees it; pods are created by 32 clients as fast as the server takes them. Both schedulers have the client rate 5000/10000.\n\n")
+		w("Latency is pod create to bound, as a watch sees it; pods are created by 32 clients as fast as the server takes them, " +
+			"so on a small machine the server's CPU bounds pods/s and each scheduler's API calls per pod count as much as its algorithm. " +
+			"Both schedulers have the client rate 5000/10000.\n\n")
 		w("| pods | skiff pods/s | upstream pods/s | ratio | skiff p50 | upstream p50 | skiff p99 | upstream p99 | p99 ratio | scheduler CPU s (skiff/upstream) | scheduler peak RSS (skiff/upstream) | bound (skiff/upstream) |\n")
 		w("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for i, s := range r.scheduler[skiff] {
