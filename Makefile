@@ -59,6 +59,15 @@ up:
 clean:
 	rm -rf bin _output
 
+## bench: skiff side by side with upstream v1.37.2's binaries (built in conformance/ into
+## _output/bench/bin, cached): load scenarios, start-up, idle and loaded RSS/CPU; writes
+## _output/bench/compare.md (< 30 min). One part alone: BENCH_FLAGS='-sections load -scenarios list'
+## (see go run ./hack/bench/compare -help).
+.PHONY: bench
+bench: build
+	hack/bench/build-upstream.sh
+	$(GO) run ./hack/bench/compare $(BENCH_FLAGS)
+
 ## conformance: upstream v1.37 conformance suite (conformance/, its own Go module) against
 ## KUBECONFIG, or a throw-away bin/skiff cluster when it is unset; FOCUS=, SKIP=, GINKGO_NODES=,
 ## E2E_TIMEOUT= override. Writes _output/conformance/{junit_01.xml,e2e.log,summary.txt}.

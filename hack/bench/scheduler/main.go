@@ -5,9 +5,13 @@
 // sim-nodes`, then:
 //
 //	-mode pods:  on -nodes simulated nodes, schedules -plain pods, then
-//	             -spread pods with a zone topology spread constraint, and
-//	             prints pods/s, p50/p99 latency (create to bound, as seen by
-//	             a watch) and the scheduler's and API server's CPU and RSS.
+//	             -spread pods with a zone topology spread constraint, then
+//	             -anti pods with a required pod anti-affinity on the node
+//	             name, and prints pods/s, p50/p99 latency (create to bound,
+//	             as seen by a watch) and the scheduler's and API server's
+//	             CPU and RSS. -kube-scheduler runs upstream's kube-scheduler
+//	             binary instead of skiff's, with the same client rate, for
+//	             hack/bench/compare; -json writes the rows to a file.
 //	-mode nodes: keeps -nodes simulated nodes for -duration and prints, every
 //	             -interval, how many are Ready with a fresh Lease and the API
 //	             server's CPU and RSS.
@@ -18,6 +22,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -41,19 +46,23 @@ import (
 )
 
 var (
-	bin      = flag.String("bin", "bin/skiff", "skiff binary")
-	mode     = flag.String("mode", "pods", "pods or nodes")
-	nodes    = flag.Int("nodes", 1000, "simulated nodes")
-	zones    = flag.Int("zones", 10, "zones the nodes are spread over")
-	plain    = flag.Int("plain", 10000, "plain pods")
-	spread   = flag.Int("spread", 5000, "pods with a topology spread constraint")
-	workers  = flag.Int("create-workers", 32, "parallel pod creators")
-	duration = flag.Duration("duration", 10*time.Minute, "how long -mode nodes keeps the nodes")
-	interval = flag.Duration("interval", time.Minute, "how often -mode nodes reports")
-	port     = flag.Int("port", 17443, "API server port")
-	keep     = flag.Bool("keep", false, "keep the data directory")
-	backlog  = flag.Bool("backlog", false, "create each phase's pods while the scheduler is paused (SIGSTOP), then measure how fast it drains them; latency is then measured from the resume")
-	noFsync  = flag.Bool("etcd-unsafe-no-fsync", false, "run the embedded etcd without fsync (when the disk, not the scheduler, limits the run)")
+	bin          = flag.String("bin", "bin/skiff", "skiff binary")
+	mode         = flag.String("mode", "pods", "pods or nodes")
+	nodes        = flag.Int("nodes", 1000, "simulated nodes")
+	zones        = flag.Int("zones", 10, "zones the nodes are spread over")
+	plain        = flag.Int("plain", 10000, "plain pods")
+	spread       = flag.Int("spread", 5000, "pods with a topology spread constraint")
+	workers      = flag.Int("create-workers", 32, "parallel pod creators")
+	duration     = flag.Duration("duration", 10*time.Minute, "how long -mode nodes keeps the nodes")
+	interval     = flag.Duration("interval", time.Minute, "how often -mode nodes reports")
+	anti         = flag.Int("anti", 500, "pods with a required pod anti-affinity (one per node); at most -nodes")
+	port         = flag.Int("port", 17443, "API server port")
+	upstream     = flag.String("kube-scheduler", "", "upstream kube-scheduler binary to run instead of skiff's scheduler")
+	phaseTimeout = flag.Duration("phase-timeout", 30*time.Minute, "how long a phase waits for its pods to be bound")
+	jsonOut      = flag.String("json", "", "also write the pods rows as JSON to this file")
+	backlog      = flag.Bool("backlog", false, "create each phase's pods while the scheduler is paused (SIGSTOP), then measure how fast it drains them; latency is then measured from the resume")
+	noFsync      = flag.Bool("etcd-unsafe-no-fsync", false, "run the embedded etcd without fsync (when the disk, not the scheduler, limits the run)")
+	keep         = flag.Bool("keep", false, "keep the data directory")
 )
 
 type proc struct {
@@ -62,9 +71,13 @@ type proc struct {
 }
 
 func start(dir, name string, args ...string) *proc {
+	return startBin(*bin, dir, name, args...)
+}
+
+func startBin(bin, dir, name string, args ...string) *proc {
 	log, err := os.Create(filepath.Join(dir, name+".log"))
 	must(err)
-	cmd := exec.Command(*bin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	must(cmd.Start())
 	return &proc{name: name, cmd: cmd}
@@ -160,9 +173,21 @@ func main() {
 	case "nodes":
 		watchNodes(client, server, sim)
 	case "pods":
-		sched := start(dir, "scheduler", "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--leader-elect=false")
+		var sched *proc
+		if *upstream != "" {
+			// The same client rate as skiff's; no serving port (the
+			// default, 10259, may be another's).
+			sched = startBin(*upstream, dir, "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000",
+				"--kube-api-burst", "10000", "--secure-port", "0", "--leader-elect=true")
+		} else {
+			sched = start(dir, "scheduler", "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--leader-elect=false")
+		}
 		defer sched.stop()
-		waitForFile(filepath.Join(dir, "scheduler.log"), "Scheduler caches synced", time.Minute)
+		if *upstream != "" {
+			waitForFile(filepath.Join(dir, "scheduler.log"), "Successfully acquired lease", time.Minute)
+		} else {
+			waitForFile(filepath.Join(dir, "scheduler.log"), "Scheduler caches synced", time.Minute)
+		}
 		fmt.Printf("\n| phase | pods | pods/s (avg) | pods/s (median 1s window) | p50 | p99 | scheduler CPU | scheduler RSS (peak) | server CPU | server RSS (peak) |\n")
 		fmt.Printf("|---|---|---|---|---|---|---|---|---|---|\n")
 		runPhase(client, "plain", *plain, sched, server, func(p *v1.Pod) {})
@@ -173,6 +198,22 @@ func main() {
 				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "spread"}},
 			}}
 		})
+		if *anti > 0 {
+			runPhase(client, "pod anti-affinity", min(*anti, *nodes), sched, server, func(p *v1.Pod) {
+				p.Labels["app"] = "anti"
+				p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{
+					RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{{
+						TopologyKey:   v1.LabelHostname,
+						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "anti"}},
+					}},
+				}}
+			})
+		}
+		if *jsonOut != "" {
+			data, err := json.MarshalIndent(rows, "", "  ")
+			must(err)
+			must(os.WriteFile(*jsonOut, data, 0o644))
+		}
 	default:
 		must(fmt.Errorf("unknown -mode %q", *mode))
 	}
@@ -181,7 +222,8 @@ func main() {
 func waitForFile(path, text string, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), text) {
+		// Case-insensitive: upstream's and skiff's log lines differ in case.
+		if data, err := os.ReadFile(path); err == nil && strings.Contains(strings.ToLower(string(data)), strings.ToLower(text)) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -193,6 +235,21 @@ func waitForFile(path, text string, timeout time.Duration) {
 	}
 	must(fmt.Errorf("%q not in %s after %s:\n%s", text, path, timeout, strings.Join(lines, "\n")))
 }
+
+// Row is one phase's result, for -json.
+type Row struct {
+	Phase            string  `json:"phase"`
+	Pods             int     `json:"pods"`
+	Bound            int     `json:"bound"`
+	PodsPerSec       float64 `json:"podsPerSec"`
+	P50              float64 `json:"p50Seconds"`
+	P99              float64 `json:"p99Seconds"`
+	SchedulerCPU     float64 `json:"schedulerCPUSeconds"`
+	SchedulerPeakRSS int64   `json:"schedulerPeakRSSBytes"`
+	ServerCPU        float64 `json:"serverCPUSeconds"`
+}
+
+var rows []Row
 
 // runPhase creates n pods in their own namespace and measures until all
 // are bound.
@@ -302,8 +359,8 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	}
 	select {
 	case <-allBound:
-	case <-time.After(30 * time.Minute):
-		fmt.Fprintf(os.Stderr, "%s: only %d of %d pods bound after 30m\n", name, bound.Load(), n)
+	case <-time.After(*phaseTimeout):
+		fmt.Fprintf(os.Stderr, "%s: only %d of %d pods bound after %s\n", name, bound.Load(), n, *phaseTimeout)
 	}
 	elapsed := time.Since(begin)
 	su, vu := sched.usage(), server.usage()
@@ -332,6 +389,9 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 		name, n, float64(bound.Load())/elapsed.Seconds(), median, pct(0.5), pct(0.99),
 		schedCPU.Seconds(), 100*schedCPU.Seconds()/elapsed.Seconds(), mib(su.rss), mib(su.peak),
 		srvCPU.Seconds(), 100*srvCPU.Seconds()/elapsed.Seconds(), mib(vu.rss), mib(vu.peak))
+	rows = append(rows, Row{Phase: name, Pods: n, Bound: int(bound.Load()), PodsPerSec: float64(bound.Load()) / elapsed.Seconds(),
+		P50: pct(0.5).Seconds(), P99: pct(0.99).Seconds(), SchedulerCPU: schedCPU.Seconds(), SchedulerPeakRSS: su.peak,
+		ServerCPU: srvCPU.Seconds()})
 	fmt.Fprintf(os.Stderr, "%s: created %d pods in %s, all bound after %s\n", name, n, createdIn.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 }
 
