@@ -232,6 +232,11 @@ func containerStatus(in statusInput, spec *v1.Container, oldStatus *v1.Container
 	started := running && startedByProbe(in, spec)
 	s.Started = &started
 	s.Ready = started && readyByProbe(in, spec)
+	if isInitContainer(in.Pod, spec.Name) && !podutil.IsRestartableInitContainer(spec) {
+		// A regular init container is Ready once it has succeeded (the
+		// prober manager's rule upstream).
+		s.Ready = s.State.Terminated != nil && s.State.Terminated.ExitCode == 0
+	}
 	if podutil.IsRestartableInitContainer(spec) || !isInitContainer(in.Pod, spec.Name) {
 		// Regular containers and sidecars report their resources.
 		if len(spec.Resources.Requests) > 0 || len(spec.Resources.Limits) > 0 {

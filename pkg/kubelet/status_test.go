@@ -166,3 +166,22 @@ func TestInitializedMessage(t *testing.T) {
 		t.Errorf("Initialized = %+v", c)
 	}
 }
+
+// TestInitContainerReady: a regular init container is Ready once it exited
+// 0, and not while it runs or after it failed (upstream's prober manager).
+func TestInitContainerReady(t *testing.T) {
+	pod := testPod(v1.RestartPolicyNever, "main")
+	pod.Spec.InitContainers = []v1.Container{{Name: "done"}, {Name: "failed"}, {Name: "busy"}}
+	state := podRuntimeState{Sandboxes: readySandbox(), Containers: []containerState{
+		exited("done", "d1", 0, 0), exited("failed", "f1", 1, 0), running("busy", "b1", 0)}}
+	st := computePodStatus(statusInput{Pod: pod, State: &state, Now: now})
+	want := map[string]bool{"done": true, "failed": false, "busy": false}
+	if len(st.InitContainerStatuses) != 3 {
+		t.Fatalf("init statuses: %+v", st.InitContainerStatuses)
+	}
+	for _, s := range st.InitContainerStatuses {
+		if s.Ready != want[s.Name] {
+			t.Errorf("init container %s: ready = %v, want %v", s.Name, s.Ready, want[s.Name])
+		}
+	}
+}
