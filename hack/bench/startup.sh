@@ -13,7 +13,8 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-# start DIR: starts the server, waits for "API server ready", prints seconds.
+# start DIR: starts the server, waits for "API server ready", sets took
+# (seconds). Not run in a subshell: it sets pid.
 start() {
   local dir=$1 t0 t1
   t0=$(date +%s.%N)
@@ -22,7 +23,7 @@ start() {
   pid=$!
   for _ in $(seq 1 600); do
     if grep -q "API server ready" "$dir.log"; then
-      t1=$(date +%s.%N); echo "$t1 - $t0" | bc; return 0
+      t1=$(date +%s.%N); took=$(printf "%.2f" "$(echo "$t1 - $t0" | bc)"); return 0
     fi
     kill -0 "$pid" 2>/dev/null || { tail -5 "$dir.log" >&2; return 1; }
     sleep 0.02
@@ -34,8 +35,8 @@ stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 first=() restart=()
 for r in $(seq 1 "$rounds"); do
   dir=$work/r$r
-  first+=("$(start "$dir")"); stop
-  restart+=("$(start "$dir")")
+  start "$dir"; first+=("$took"); stop
+  start "$dir"; restart+=("$took")
   [ "$r" -lt "$rounds" ] && stop
 done
 sleep "$idle"
