@@ -465,3 +465,23 @@ func TestAlternateOwnerIdentity(t *testing.T) {
 		t.Errorf("alternate without dependents = %v, want nil", alt)
 	}
 }
+
+// TestUnblockWithoutBlockingReferencesKeepsOwners: breaking a cycle a second
+// time (after a conflict) finds no blocking reference left; it must not send
+// an empty ownerReferences list, which would strip every owner.
+func TestUnblockWithoutBlockingReferencesKeepsOwners(t *testing.T) {
+	client, err := fakemetadata.NewClient(cm("owner"), cm("dep", ref("ConfigMap", "owner", "owner-uid", false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &apiClient{metadataClient: client, restMapper: newMapper()}
+	dep := client.Get(configMaps, "ns", "dep")
+	n := newNode(objectReference{OwnerReference: metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "dep", UID: dep.UID}, Namespace: "ns"}, false)
+	n.owners = dep.OwnerReferences
+	if err := api.unblockOwnerReferences(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.Get(configMaps, "ns", "dep").OwnerReferences; len(got) != 1 || got[0].UID != "owner-uid" {
+		t.Fatalf("owner references after unblock: %+v", got)
+	}
+}

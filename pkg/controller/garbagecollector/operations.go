@@ -165,6 +165,11 @@ func (c *apiClient) unblockOwnerReferences(ctx context.Context, n *node) error {
 			blocking = append(blocking, ref)
 		}
 	}
+	if len(blocking) == 0 {
+		// Nothing blocks: an empty list in the patch would remove every
+		// owner reference instead.
+		return nil
+	}
 	smp, err := json.Marshal(metadataPatch{Metadata: patchedMetadata{UID: id.UID, OwnerReferences: &blocking}})
 	if err != nil {
 		return err
