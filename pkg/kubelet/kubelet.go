@@ -92,6 +92,7 @@ type Kubelet struct {
 	volumes   *volume.Manager
 	status    *statusManager
 	workers   *podWorkers
+	admitter  *podAdmitter
 	backoff   *backoff
 	pullBack  *backoff
 	probes    *probeManager
@@ -161,6 +162,7 @@ func New(cfg Config) (*Kubelet, error) {
 	})
 	kl.status = newStatusManager(cfg.Client, kl.statusTarget)
 	kl.workers = newPodWorkers(kl)
+	kl.admitter = newPodAdmitter()
 	kl.probes = newProbeManager(kl)
 	return kl, nil
 }

@@ -43,6 +43,10 @@ type podWorker struct {
 	terminated bool // containers killed for deletion
 	// deadlineExceeded is set once activeDeadlineSeconds passed.
 	deadlineExceeded bool
+	// admissionChecked is set once the node decided on the pod; a rejected
+	// pod ends Failed with rejectReason and rejectMessage.
+	admissionChecked            bool
+	rejectReason, rejectMessage string
 	lastStatus       *v1.PodStatus
 	// lastSync is when a full sync last ran, for periodic work.
 	lastVolumeSync time.Time

@@ -78,6 +78,16 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 		return 0, true
 	}
 
+	if !w.admissionChecked && !w.terminal && pod.Status.Phase != v1.PodSucceeded && pod.Status.Phase != v1.PodFailed {
+		w.admissionChecked = true
+		if len(state.Sandboxes) > 0 {
+			kl.admitter.record(pod)
+		} else if reason, message := kl.admitter.admit(pod, kl.podHoldsNode); reason != "" {
+			logger.Info("Pod rejected", "reason", reason, "message", message)
+			kl.recorder.Eventf(pod, v1.EventTypeWarning, reason, "%s", message)
+			w.rejectReason, w.rejectMessage, w.terminal = reason, message, true
+		}
+	}
 	if !w.terminal && pastActiveDeadline(pod, time.Now()) {
 		kl.recorder.Eventf(pod, v1.EventTypeNormal, reasonDeadlineExceeded, "%s", messageDeadlineExceeded)
 		w.deadlineExceeded, w.terminal = true, true
@@ -561,7 +571,23 @@ func (kl *Kubelet) podStatus(pod *v1.Pod, state *podRuntimeState, w *podWorker, 
 	if w.deadlineExceeded {
 		in.Failed, in.Reason, in.Message = true, reasonDeadlineExceeded, messageDeadlineExceeded
 	}
+	if w.rejectReason != "" {
+		in.Failed, in.Reason, in.Message = true, w.rejectReason, w.rejectMessage
+	}
 	return computePodStatus(in)
+}
+
+// podHoldsNode reports whether an admitted pod still exists and is not
+// terminal, so that it still holds what it was admitted with.
+func (kl *Kubelet) podHoldsNode(pod *v1.Pod) bool {
+	if kl.podLister == nil {
+		return false
+	}
+	cur, err := kl.podLister.Pods(pod.Namespace).Get(pod.Name)
+	if err != nil || cur.UID != pod.UID {
+		return false
+	}
+	return cur.Status.Phase != v1.PodSucceeded && cur.Status.Phase != v1.PodFailed
 }
 
 // Upstream's reason and message for a pod past activeDeadlineSeconds.
