@@ -47,7 +47,7 @@ type podWorker struct {
 	// pod ends Failed with rejectReason and rejectMessage.
 	admissionChecked            bool
 	rejectReason, rejectMessage string
-	lastStatus       *v1.PodStatus
+	lastStatus                  *v1.PodStatus
 	// lastSync is when a full sync last ran, for periodic work.
 	lastVolumeSync time.Time
 }
