@@ -61,7 +61,13 @@ func (sc *setupContext) projected(name string, src *v1.ProjectedVolumeSource) (s
 			}
 			mode := modeOf(src.DefaultMode, 0o644)
 			files[s.ServiceAccountToken.Path] = file{Data: []byte(token), Mode: mode}
-		case s.ClusterTrustBundle != nil, s.PodCertificate != nil:
+		case s.ClusterTrustBundle != nil:
+			f, err := sc.clusterTrustBundleFile(s.ClusterTrustBundle, src.DefaultMode)
+			if err != nil {
+				return "", err
+			}
+			files[s.ClusterTrustBundle.Path] = f
+		case s.PodCertificate != nil:
 			return "", fmt.Errorf("projected source not supported on this node")
 		}
 	}
