@@ -45,7 +45,7 @@ func (kl *Kubelet) containerEnv(ctx context.Context, pod *v1.Pod, c *v1.Containe
 			var invalid []string
 			for _, k := range sortedKeys(cm.Data) {
 				name := from.Prefix + k
-				if errs := validation.IsEnvVarName(name); len(errs) > 0 {
+				if errs := validation.IsRelaxedEnvVarName(name); len(errs) > 0 {
 					invalid = append(invalid, k)
 					continue
 				}
@@ -71,7 +71,7 @@ func (kl *Kubelet) containerEnv(ctx context.Context, pod *v1.Pod, c *v1.Containe
 			sort.Strings(keys)
 			for _, k := range keys {
 				name := from.Prefix + k
-				if errs := validation.IsEnvVarName(name); len(errs) > 0 {
+				if errs := validation.IsRelaxedEnvVarName(name); len(errs) > 0 {
 					invalid = append(invalid, k)
 					continue
 				}

@@ -1,10 +1,13 @@
 package kubelet
 
 import (
+	"context"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
 )
 
 func TestExpand(t *testing.T) {
@@ -61,5 +64,33 @@ func TestFormatMapAndFields(t *testing.T) {
 	}
 	if _, err := podFieldValue(pod, "spec.bogus", nil, nil); err == nil {
 		t.Error("an unknown field path must fail")
+	}
+}
+
+// TestEnvFromRelaxedNames: keys and prefixes that are not C identifiers
+// (digits first, $, #, @, !) reach the container, as upstream's relaxed
+// environment variable validation (GA) allows; '=' cannot.
+func TestEnvFromRelaxedNames(t *testing.T) {
+	client := fake.NewClientset(&v1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s"},
+		Data: map[string][]byte{"data-1": []byte("value-1"), "a=b": []byte("bad")}})
+	kl := &Kubelet{client: client, recorder: record.NewFakeRecorder(10)}
+	pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
+	c := &v1.Container{Name: "c", EnvFrom: []v1.EnvFromSource{
+		{Prefix: "1-", SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}},
+		{Prefix: "#@!", SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "s"}}},
+	}}
+	env, err := kl.containerEnv(context.Background(), pod, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, kv := range env {
+		got[kv.Key] = string(kv.Value)
+	}
+	if got["1-data-1"] != "value-1" || got["#@!data-1"] != "value-1" {
+		t.Errorf("relaxed names missing: %v", got)
+	}
+	if _, ok := got["1-a=b"]; ok {
+		t.Errorf("a name with '=' was passed: %v", got)
 	}
 }
