@@ -55,6 +55,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/volume/persistentvolume"
 	"github.com/skiff-project/skiff/pkg/controller/volume/pvcprotection"
 	"github.com/skiff-project/skiff/pkg/controller/volume/pvprotection"
+	"github.com/skiff-project/skiff/pkg/controller/volume/vacprotection"
 	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
@@ -103,6 +104,7 @@ func NewControllers() map[string]Controller {
 		"persistentvolumeclaim-protection-controller":    {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
 		"persistentvolume-protection-controller":         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
 		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
+		"volumeattributesclass-protection-controller":    {OnByDefault: true, Start: startVACProtection},
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
@@ -579,6 +581,20 @@ func startPVProtection(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	c, err := pvprotection.NewController(client, cc.InformerFactory.Core().V1().PersistentVolumes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 1)
+	return nil
+}
+
+func startVACProtection(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("volumeattributesclass-protection-controller")
+	if err != nil {
+		return err
+	}
+	c, err := vacprotection.NewController(client, cc.InformerFactory.Storage().V1().VolumeAttributesClasses(),
+		cc.InformerFactory.Core().V1().PersistentVolumes(), cc.InformerFactory.Core().V1().PersistentVolumeClaims())
 	if err != nil {
 		return err
 	}
