@@ -106,11 +106,17 @@ func (sc *setupContext) setUp(vol *v1.Volume) (string, error) {
 	return "", fmt.Errorf("volume type not supported on this node")
 }
 
-// dir is a volume's directory, created if missing.
+// dir is a volume's directory, created if missing. Like upstream's
+// wrapped emptyDir it is world-accessible (0777): containers running as
+// any user read their configMap, secret and downward API files (whose own
+// modes then decide).
 func (sc *setupContext) dir(kind, name string) (string, error) {
 	d := filepath.Join(sc.m.cfg.RootDir, string(sc.pod.UID), "volumes", kind, name)
 	if err := os.MkdirAll(d, 0o750); err != nil {
 		return "", err
+	}
+	if err := os.Chmod(d, 0o777); err != nil {
+		return "", fmt.Errorf("volume directory %s: %w", d, err)
 	}
 	return d, nil
 }
