@@ -34,7 +34,7 @@ func (sc *setupContext) projected(name string, src *v1.ProjectedVolumeSource) (s
 			files[k] = v
 		}
 	}
-	for _, s := range src.Sources {
+	for i, s := range src.Sources {
 		switch {
 		case s.ConfigMap != nil:
 			f, err := sc.configMapFiles(s.ConfigMap.Name, s.ConfigMap.Items, s.ConfigMap.Optional, src.DefaultMode)
@@ -68,7 +68,11 @@ func (sc *setupContext) projected(name string, src *v1.ProjectedVolumeSource) (s
 			}
 			files[s.ClusterTrustBundle.Path] = f
 		case s.PodCertificate != nil:
-			return "", fmt.Errorf("projected source not supported on this node")
+			f, err := sc.podCertificateFiles(name, i, s.PodCertificate, src.DefaultMode)
+			if err != nil {
+				return "", err
+			}
+			merge(f)
 		}
 	}
 	gid := fsGroup(sc.pod)

@@ -32,8 +32,9 @@ type Config struct {
 
 // Manager sets up and tears down pods' volumes.
 type Manager struct {
-	cfg    Config
-	tokens *tokenCache
+	cfg      Config
+	tokens   *tokenCache
+	podCerts *podCertificates
 
 	mu sync.Mutex
 	// tmpfs are the mounts made per pod, to unmount at teardown.
@@ -42,7 +43,7 @@ type Manager struct {
 
 // NewManager returns a volume manager.
 func NewManager(cfg Config) *Manager {
-	return &Manager{cfg: cfg, tokens: newTokenCache(), tmpfs: map[types.UID][]string{}}
+	return &Manager{cfg: cfg, tokens: newTokenCache(), podCerts: newPodCertificates(), tmpfs: map[types.UID][]string{}}
 }
 
 // kind directory names, upstream's plugin names with / escaped.
@@ -138,6 +139,7 @@ func (m *Manager) TearDown(uid types.UID) error {
 		}
 	}
 	m.tokens.forget(uid)
+	m.podCerts.forget(uid)
 	if err := os.RemoveAll(podDir); err != nil {
 		errs = append(errs, err)
 	}
