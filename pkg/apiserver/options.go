@@ -37,6 +37,10 @@ type Options struct {
 	ServiceClusterIPRange string
 	ServiceNodePortRange  string
 
+	// AllowPrivileged lets pods run privileged containers (kube-apiserver's
+	// --allow-privileged, which kubeadm and k3s turn on).
+	AllowPrivileged bool
+
 	EventTTL time.Duration
 	// MaxRequestBodyBytes limits the size of a request body; upstream's
 	// default is 3 MiB.
@@ -112,6 +116,7 @@ func NewOptions() *Options {
 		EtcdFastElection:      true,
 		ServiceClusterIPRange: "10.96.0.0/12",
 		ServiceNodePortRange:  "30000-32767",
+		AllowPrivileged:       true,
 		EventTTL:              time.Hour,
 		MaxRequestBodyBytes:   3 * 1024 * 1024,
 		Authentication: AuthenticationOptions{
@@ -137,6 +142,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.EtcdKeyFile, "etcd-keyfile", o.EtcdKeyFile, "Client key for external etcd servers.")
 	fs.StringVar(&o.EtcdPrefix, "etcd-prefix", o.EtcdPrefix, "Prefix of every key skiff writes to etcd.")
 	fs.BoolVar(&o.EtcdFastElection, "etcd-fast-election", o.EtcdFastElection, "Short raft ticks for the embedded single-member etcd (faster start).")
+	fs.BoolVar(&o.AllowPrivileged, "allow-privileged", o.AllowPrivileged, "Allow privileged containers (as kubeadm and k3s set it).")
 	fs.BoolVar(&o.EtcdUnsafeNoFsync, "etcd-unsafe-no-fsync", o.EtcdUnsafeNoFsync, "Tests only: the embedded etcd does not fsync; a crash can lose data.")
 	_ = fs.MarkHidden("etcd-unsafe-no-fsync")
 	fs.StringVar(&o.ServiceClusterIPRange, "service-cluster-ip-range", o.ServiceClusterIPRange, "CIDR of Service ClusterIPs.")

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/capabilities"
 
 	"github.com/skiff-project/skiff/pkg/etcd"
 )
@@ -24,6 +25,8 @@ func Run(ctx context.Context, o *Options, ready func()) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// Upstream's pod validation reads this process-wide policy.
+	capabilities.Setup(o.AllowPrivileged, 0)
 	var embedded *etcd.Server
 	if len(o.EtcdServers) == 0 {
 		var err error
