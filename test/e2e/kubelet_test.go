@@ -465,10 +465,12 @@ func TestKubeletSurvivesContainerdRestart(t *testing.T) {
 			return err == nil && strings.TrimSpace(out) == "alive", out
 		})
 	}
-	netns := countEntries(filepath.Join(a.StateDir(), "io.containerd.grpc.v1.cri", "netns"))
-	if netns != 2 {
-		t.Errorf("%d pod network namespaces for 2 pods", netns)
-	}
+	// A sandbox replaced after the restart goes with its network namespace
+	// once the kubelet's relist removes it.
+	eventuallyState(t, 30*time.Second, "one network namespace per pod", func() (bool, string) {
+		netns := countEntries(filepath.Join(a.StateDir(), "io.containerd.grpc.v1.cri", "netns"))
+		return netns == 2, fmt.Sprintf("%d pod network namespaces for 2 pods", netns)
+	})
 	for _, name := range []string{"r1", "r2"} {
 		if id := getPod(t, c, name).Status.ContainerStatuses[0].ContainerID; id != before[name] {
 			t.Logf("%s: container replaced (%s -> %s)", name, before[name], id)
