@@ -11,13 +11,17 @@ LDFLAGS := -s -w -X $(VERSION_PKG).gitVersion=$(KUBE_VERSION)+skiff \
            -X $(VERSION_PKG).buildDate=1970-01-01T00:00:00Z
 DATA_DIR ?= /var/lib/skiff
 
-.PHONY: all build test unit verify codegen verify-codegen verify-imports run up e2e clean
+.PHONY: all build images test unit verify codegen verify-codegen verify-imports run up e2e clean
 
 all: build
 
 ## build: compile bin/skiff
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/skiff
+
+## images: the node's images (pause, busybox) as OCI tars in _output/images
+images:
+	hack/images/build.sh _output/images
 
 ## test: everything CI runs (unit tests, verify, end-to-end against bin/skiff)
 test: verify unit e2e
@@ -27,8 +31,8 @@ unit:
 	$(GO) test ./...
 
 ## e2e: end-to-end tests that start bin/skiff and drive it with kubectl/client-go
-e2e: build
-	SKIFF_BIN=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/...
+e2e: build images
+	SKIFF_BIN=$(CURDIR)/$(BIN) SKIFF_IMAGES=$(CURDIR)/_output/images $(GO) test -tags e2e -count=1 -timeout 20m ./test/e2e/...
 
 ## verify: gofmt, generated code, import rules
 verify: verify-codegen verify-imports
@@ -45,8 +49,8 @@ codegen:
 	hack/update-codegen.sh
 
 ## run: build and run a single-node cluster in the foreground
-run: build
-	$(BIN) server --data-dir $(DATA_DIR)
+run: build images
+	$(BIN) server --data-dir $(DATA_DIR) --images-dir _output/images
 
 ## up: install what is missing, build, start a cluster in the background
 up:

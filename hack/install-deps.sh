@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing skiff needs on a fresh Debian machine.
 # Idempotent: packages already present are skipped.
+# The node agent needs a container runtime: Debian's containerd and runc,
+# the CNI plugins (bridge, host-local, portmap, loopback in /usr/lib/cni),
+# iptables (nft backend), conntrack and iproute2; busybox-static is the
+# source of the busybox test image (hack/images/build.sh).
 set -euo pipefail
-pkgs=(ca-certificates curl jq make git)
+pkgs=(ca-certificates curl jq make git
+  containerd runc iptables conntrack containernetworking-plugins busybox-static iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

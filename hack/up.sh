@@ -7,12 +7,12 @@ cd "$root"
 export PATH=/usr/local/go/bin:$PATH
 data=${DATA_DIR:-/var/lib/skiff}
 hack/install-deps.sh
-make build
+make build images
 mkdir -p "$data"
 if [ -f "$data/skiff.pid" ] && kill -0 "$(cat "$data/skiff.pid")" 2>/dev/null; then
   echo "skiff is already running (pid $(cat "$data/skiff.pid"))"
 else
-  nohup bin/skiff server --data-dir "$data" >"$data/skiff.log" 2>&1 &
+  nohup bin/skiff server --data-dir "$data" --images-dir "$root/_output/images" >"$data/skiff.log" 2>&1 &
   echo $! >"$data/skiff.pid"
 fi
 for _ in $(seq 1 600); do

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"sync"
 
 	"github.com/spf13/cobra"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/klog/v2"
 
+	"github.com/skiff-project/skiff/pkg/agent"
 	"github.com/skiff-project/skiff/pkg/apiserver"
 	"github.com/skiff-project/skiff/pkg/controllermanager"
 )
@@ -32,6 +34,7 @@ func newAPIServerCommand() *cobra.Command {
 func newServerCommand() *cobra.Command {
 	o := apiserver.NewOptions()
 	cm := controllermanager.NewOptions()
+	ag := agent.NewOptions()
 	var disableAgent bool
 	var disabled []string
 	cmd := &cobra.Command{
@@ -48,18 +51,38 @@ func newServerCommand() *cobra.Command {
 				return utilerrors.NewAggregate(errs)
 			}
 			if !disableAgent {
-				klog.InfoS("The node agent is not built yet; running the control plane only (as with --disable-agent)")
+				if errs := ag.Validate(); len(errs) > 0 {
+					return utilerrors.NewAggregate(errs)
+				}
 			}
 			ctx, cancel := context.WithCancel(genericapiserver.SetupSignalContext())
 			defer cancel()
 			runControllers := !contains(disabled, "controller-manager")
-			// The other roles talk to the API server like any client, with
-			// the admin kubeconfig it writes.
-			cm.Kubeconfig = o.KubeconfigPath()
+			// The other roles talk to the API server like any client, each
+			// with its own identity (never the admin's).
+			cm.Kubeconfig = o.ControllerManagerKubeconfigPath()
 			if cm.RootCAFile == "" {
 				cm.RootCAFile = o.CACertPath()
 			}
+			if cm.ServiceAccountPrivateKeyFile == "" {
+				cm.ServiceAccountPrivateKeyFile = o.ServiceAccountSigningKeyPath()
+			}
+			// The node talks to the API as system:node:<name>, the identity
+			// the Node authorizer and NodeRestriction expect.
+			ag.DataDir, ag.Kubeconfig, ag.ClientCAFile = o.DataDir, o.KubeletKubeconfigPath(), o.CACertPath()
+			var agentRunning sync.WaitGroup
+			defer agentRunning.Wait() // the agent stops its containerd last
 			return apiserver.Run(ctx, o, func() {
+				if !disableAgent {
+					agentRunning.Add(1)
+					go func() {
+						defer agentRunning.Done()
+						if err := agent.Run(ctx, ag); err != nil {
+							klog.ErrorS(err, "Node agent stopped; stopping the server")
+							cancel()
+						}
+					}()
+				}
 				if runControllers {
 					go func() {
 						if err := controllermanager.Run(ctx, cm, controllers); err != nil {
@@ -74,6 +97,7 @@ func newServerCommand() *cobra.Command {
 	o.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.BoolVar(&disableAgent, "disable-agent", false, "Do not run a kubelet and kube-proxy on this machine.")
+	addAgentFlags(fs, ag)
 	fs.StringSliceVar(&disabled, "disable", nil, "Components not to run in this process: controller-manager.")
 	fs.StringSliceVar(&cm.Controllers, "controllers", cm.Controllers, "Controllers to run: '*' for all enabled by default, 'foo' to enable foo, '-foo' to disable foo.")
 	fs.StringVar(&cm.ClusterCIDR, "cluster-cidr", cm.ClusterCIDR, "CIDR of pod IPs; each node gets a subnet of it.")

@@ -19,6 +19,8 @@ func newRootCommand() *cobra.Command {
   skiff server            API server, etcd, controllers and scheduler (and a node)
   skiff apiserver         the API server alone (with embedded or external etcd)
   skiff controller-manager the controllers alone
+  skiff agent             a node: kubelet over a supervised containerd
+  skiff image import|ls   load image tars into the node (no registry needed)
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
@@ -28,7 +30,7 @@ func newRootCommand() *cobra.Command {
 		verflag.PrintAndExitIfRequested()
 		_ = cmd.Help()
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newKubectlHelpCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newAgentCommand(), newImageCommand(), newKubectlHelpCommand())
 	return root
 }
 

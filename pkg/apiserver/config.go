@@ -14,14 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/mutating"
-	"k8s.io/apiserver/pkg/admission/plugin/policy/validating"
-	mutatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/mutating"
-	validatingwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook/validating"
-	"k8s.io/apiserver/pkg/authentication/authenticator"
-	"k8s.io/apiserver/pkg/authentication/request/union"
-	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
-	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	webhookinit "k8s.io/apiserver/pkg/admission/plugin/webhook/initializer"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -39,7 +34,9 @@ import (
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 	aggregatorscheme "k8s.io/kube-aggregator/pkg/apiserver/scheme"
 
+	skiffadmission "github.com/skiff-project/skiff/pkg/admission"
 	"github.com/skiff-project/skiff/pkg/api/scheme"
+	rbacauthorizer "github.com/skiff-project/skiff/pkg/auth/authorizer/rbac"
 	"github.com/skiff-project/skiff/pkg/etcd"
 	"github.com/skiff-project/skiff/pkg/generated/openapi"
 	"github.com/skiff-project/skiff/pkg/pki"
@@ -78,6 +75,13 @@ type Config struct {
 	// KubeletClientConfig reaches kubelets for pods' log, exec, attach and
 	// portforward.
 	KubeletClientConfig generic.KubeletClientConfig
+
+	// serviceAccounts signs and verifies service-account tokens.
+	serviceAccounts *serviceAccountAuth
+	// ruleResolver lists a user's rules (SelfSubjectRulesReview);
+	// rbacResolver is RBAC's, for the escalation check (nil without RBAC).
+	ruleResolver authorizer.RuleResolver
+	rbacResolver *rbacauthorizer.RuleResolver
 }
 
 // specialResourcePrefixes keep upstream's etcd key layout.
@@ -109,13 +113,6 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	// Pods and services are dialled by IP: their certificates cannot be
 	// verified by name.
 	c.ProxyTransport = utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}})
-	// Like upstream without --kubelet-certificate-authority, kubelets'
-	// serving certificates are not verified; client certificates for the
-	// kubelet's authentication come with the node work.
-	c.KubeletClientConfig = generic.KubeletClientConfig{
-		Port:      10250,
-		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{InsecureSkipVerify: true}}),
-	}
 	c.AdvertiseAddress = o.AdvertiseAddress
 	if c.AdvertiseAddress == nil {
 		if c.AdvertiseAddress, err = utilnet.ResolveBindAddress(o.BindAddress); err != nil {
@@ -128,6 +125,18 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 		return nil, err
 	}
 	c.tls = tls
+	// Like upstream without --kubelet-certificate-authority, kubelets'
+	// serving certificates are not verified; the API server authenticates
+	// to kubelets with its kubelet-client certificate (system:masters).
+	kubeletClient, err := cryptotls.LoadX509KeyPair(tls.kubeletClientCert, tls.kubeletClientKey)
+	if err != nil {
+		return nil, fmt.Errorf("load kubelet client certificate: %w", err)
+	}
+	c.KubeletClientConfig = generic.KubeletClientConfig{
+		Port: 10250,
+		Transport: utilnet.SetTransportDefaults(&http.Transport{TLSClientConfig: &cryptotls.Config{
+			InsecureSkipVerify: true, Certificates: []cryptotls.Certificate{kubeletClient}}}),
+	}
 	c.frontProxyClientCert, c.frontProxyClientKey = tls.frontProxyClientCert, tls.frontProxyClientKey
 
 	gc := genericapiserver.NewRecommendedConfig(scheme.Codecs)
@@ -141,21 +150,19 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	gc.PublicAddress = c.AdvertiseAddress
 	gc.ExternalAddress = net.JoinHostPort(c.AdvertiseAddress.String(), fmt.Sprint(o.SecurePort))
 
-	serving := genericoptions.NewSecureServingOptions().WithLoopback()
+	serving := genericoptions.NewSecureServingOptions()
 	serving.BindAddress = o.BindAddress
 	serving.BindPort = o.SecurePort
 	serving.ServerCert.CertKey = genericoptions.CertKey{CertFile: tls.servingCert, KeyFile: tls.servingKey}
-	if err := serving.ApplyTo(&gc.SecureServing, &gc.LoopbackClientConfig); err != nil {
+	if err := serving.ApplyTo(&gc.SecureServing); err != nil {
 		return nil, fmt.Errorf("secure serving: %w", err)
+	}
+	if err := applyLoopback(gc); err != nil {
+		return nil, err
 	}
 	// Upstream talks to itself in protobuf, uncompressed.
 	gc.LoopbackClientConfig.ContentType = runtime.ContentTypeProtobuf
 	gc.LoopbackClientConfig.DisableCompression = true
-
-	if err := applyAuthentication(gc, tls.caCert); err != nil {
-		return nil, err
-	}
-	gc.Authorization.Authorizer = authorizerfactory.NewAlwaysAllowAuthorizer()
 
 	versioned, err := scheme.NewVersionedScheme()
 	if err != nil {
@@ -188,22 +195,25 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	gc.SharedInformerFactory = c.Informers
 	gc.ClientConfig = gc.LoopbackClientConfig
 
+	if err := c.applyAuthentication(client); err != nil {
+		return nil, err
+	}
+	if err := c.applyAuthorization(); err != nil {
+		return nil, err
+	}
+	if err := o.Audit.ApplyTo(&gc.Config); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+
 	features := genericoptions.NewFeatureOptions()
 	features.EnableProfiling = false
 	if err := features.ApplyTo(&gc.Config, client, c.Informers); err != nil {
 		return nil, fmt.Errorf("priority and fairness: %w", err)
 	}
 
-	admission := genericoptions.NewAdmissionOptions()
-	// Webhooks and admission policies arrive with the auth issue; they need
-	// a service resolver and credentials to call out.
-	admission.DisablePlugins = []string{mutatingwebhook.PluginName, validatingwebhook.PluginName, validating.PluginName, mutating.PluginName}
-	if err := admission.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion); err != nil {
-		return nil, fmt.Errorf("admission: %w", err)
-	}
-
-	// Webhooks, CRD conversion and aggregated APIs reach services by
-	// ClusterIP; kubernetes.default.svc is this server itself.
+	// Webhooks, admission policies, CRD conversion and aggregated APIs
+	// reach services by ClusterIP; kubernetes.default.svc is this server
+	// itself.
 	loopbackURL, err := url.Parse(gc.LoopbackClientConfig.Host)
 	if err != nil {
 		return nil, err
@@ -211,6 +221,21 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	serviceResolver := aggregatorapiserver.NewLoopbackServiceResolver(
 		aggregatorapiserver.NewClusterIPServiceResolver(c.Informers.Core().V1().Services().Lister()), loopbackURL)
 	authResolver := webhook.NewDefaultAuthenticationInfoResolverWrapper(c.ProxyTransport, nil, gc.LoopbackClientConfig, gc.TracerProvider)
+
+	admissionOptions := genericoptions.NewAdmissionOptions()
+	skiffadmission.RegisterAllPlugins(admissionOptions.Plugins)
+	admissionOptions.RecommendedPluginOrder = skiffadmission.OrderedPlugins
+	admissionOptions.DefaultOffPlugins = skiffadmission.DefaultOffPlugins()
+	admissionOptions.EnablePlugins = o.EnableAdmissionPlugins
+	admissionOptions.DisablePlugins = o.DisableAdmissionPlugins
+	if errs := admissionOptions.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("admission: %v", errs)
+	}
+	if err := admissionOptions.ApplyTo(&gc.Config, c.Informers, client, dynamicClient, utilfeature.DefaultFeatureGate, gc.EffectiveVersion,
+		webhookinit.NewPluginInitializer(authResolver, serviceResolver), skiffadmission.NewInitializer()); err != nil {
+		return nil, fmt.Errorf("admission: %w", err)
+	}
+
 	if c.Extensions, err = c.newExtensionsConfig(serviceResolver, authResolver); err != nil {
 		return nil, err
 	}
@@ -220,11 +245,33 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	return c, nil
 }
 
+// applyLoopback sets up how the server talks to itself: a bearer token and
+// a certificate served only for the loopback client's server name, as
+// SecureServingOptionsWithLoopback does, but with a cheap ECDSA key.
+func applyLoopback(gc *genericapiserver.RecommendedConfig) error {
+	certPEM, keyPEM, err := pki.SelfSignedCert(genericapiserver.LoopbackClientServerNameOverride, 365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("loopback certificate: %w", err)
+	}
+	cert, err := dynamiccertificates.NewStaticSNICertKeyContent("self-signed loopback", certPEM, keyPEM, genericapiserver.LoopbackClientServerNameOverride)
+	if err != nil {
+		return fmt.Errorf("loopback certificate: %w", err)
+	}
+	gc.SecureServing.SNICerts = append([]dynamiccertificates.SNICertKeyContentProvider{cert}, gc.SecureServing.SNICerts...)
+	loopback, err := gc.SecureServing.NewLoopbackClientConfig(string(uuid.NewUUID()), certPEM)
+	if err != nil {
+		return fmt.Errorf("loopback client: %w", err)
+	}
+	gc.LoopbackClientConfig = loopback
+	return nil
+}
+
 type certificates struct {
 	caCert                                    string
 	servingCert, servingKey                   string
 	frontProxyCA                              string
 	frontProxyClientCert, frontProxyClientKey string
+	kubeletClientCert, kubeletClientKey       string
 }
 
 // ensureCertificates creates (first start) or reloads the cluster CA, the
@@ -263,33 +310,21 @@ func ensureCertificates(o *Options, advertise net.IP, serviceRange *net.IPNet) (
 	if err != nil {
 		return certificates{}, err
 	}
+	kcCert, kcKey, err := ca.EnsureCert(dir, "apiserver-kubelet-client", pki.CertSpec{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}})
+	if err != nil {
+		return certificates{}, err
+	}
 	if err := pki.WriteKubeconfig(o.KubeconfigPath(), o.localURL(), ca.CertPath, adminCert, adminKey, "admin"); err != nil {
 		return certificates{}, fmt.Errorf("write admin kubeconfig: %w", err)
+	}
+	if err := ensureComponentKubeconfigs(o, ca); err != nil {
+		return certificates{}, err
 	}
 	return certificates{
 		caCert: ca.CertPath, servingCert: servingCert, servingKey: servingKey,
 		frontProxyCA: frontProxyCA.CertPath, frontProxyClientCert: fpCert, frontProxyClientKey: fpKey,
+		kubeletClientCert: kcCert, kubeletClientKey: kcKey,
 	}, nil
-}
-
-// applyAuthentication accepts client certificates signed by the cluster CA.
-// There is no anonymous authenticator: unauthenticated requests get 401.
-func applyAuthentication(gc *genericapiserver.RecommendedConfig, caFile string) error {
-	clientCA, err := dynamiccertificates.NewDynamicCAContentFromFile("client-ca-bundle", caFile)
-	if err != nil {
-		return fmt.Errorf("load client CA: %w", err)
-	}
-	if err := gc.Authentication.ApplyClientCert(clientCA, gc.SecureServing); err != nil {
-		return err
-	}
-	gc.Authentication.Authenticator = union.New([]authenticator.Request{
-		x509request.NewDynamic(clientCA.VerifyOptions, x509request.CommonNameUserConversion),
-	}...)
-	gc.AddPostStartHookOrDie("client-ca-reload", func(ctx genericapiserver.PostStartHookContext) error {
-		go clientCA.Run(ctx, 1)
-		return nil
-	})
-	return nil
 }
 
 // applyStorage builds the storage factory over etcd with upstream's key
@@ -309,6 +344,8 @@ func (c *Config) applyStorage(embedded *etcd.Server) error {
 	// Events churn and are read rarely: upstream keeps them out of the
 	// watch cache.
 	etcdOpts.WatchCacheSizes = []string{"events#0", "events.events.k8s.io#0"}
+	etcdOpts.EncryptionProviderConfigFilepath = o.EncryptionProviderConfig
+	etcdOpts.EncryptionProviderConfigAutomaticReload = o.EncryptionProviderConfigAutomaticReload
 
 	resourceConfig := serverstorage.NewResourceConfig()
 	resourceConfig.EnableVersions(scheme.GroupVersions()...)

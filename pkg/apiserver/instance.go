@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 	genericapifilters "k8s.io/apiserver/pkg/endpoints/filters"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/util/notfoundhandler"
@@ -16,6 +15,7 @@ import (
 	aggregatorapiserver "k8s.io/kube-aggregator/pkg/apiserver"
 
 	"github.com/skiff-project/skiff/pkg/api/scheme"
+	"github.com/skiff-project/skiff/pkg/auth/bootstrappolicy"
 	admissionregistrationrest "github.com/skiff-project/skiff/pkg/registry/admissionregistration/rest"
 	appsrest "github.com/skiff-project/skiff/pkg/registry/apps/rest"
 	authenticationrest "github.com/skiff-project/skiff/pkg/registry/authentication/rest"
@@ -103,7 +103,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // storageConfig is what every group's storage is built from.
 func (c CompletedConfig) storageConfig() generic.StorageConfig {
-	return generic.StorageConfig{
+	sc := generic.StorageConfig{
 		RESTOptionsGetter:    c.Generic.RESTOptionsGetter,
 		EventTTL:             c.Options.EventTTL,
 		ServiceIPRange:       c.ServiceIPRange,
@@ -112,18 +112,15 @@ func (c CompletedConfig) storageConfig() generic.StorageConfig {
 		Authenticator:        c.Generic.Authentication.Authenticator,
 		Authorizer:           c.Generic.Authorization.Authorizer,
 		APIAudiences:         c.Generic.Authentication.APIAudiences,
-		RuleResolver:         ruleResolver(c.Generic.Authorization.Authorizer),
+		RuleResolver:         c.ruleResolver,
 		ProxyTransport:       c.ProxyTransport,
 		KubeletClientConfig:  c.KubeletClientConfig,
+		ServiceAccountTokens: c.serviceAccountTokenConfig(),
 	}
-}
-
-// ruleResolver is the authorizer itself when it can list a user's rules.
-func ruleResolver(a authorizer.Authorizer) authorizer.RuleResolver {
-	if r, ok := a.(authorizer.RuleResolver); ok {
-		return r
+	if c.rbacResolver != nil {
+		sc.RBACRoleResolver = c.rbacResolver
 	}
-	return nil
+	return sc
 }
 
 // New creates the API server with every built-in group installed.
@@ -181,6 +178,18 @@ func (c CompletedConfig) New() (*Server, error) {
 		c.Informers.Start(ctx.Done())
 		return nil
 	})
+	if c.rbacResolver != nil {
+		generic.AddPostStartHookOrDie("rbac/bootstrap-roles", func(ctx genericapiserver.PostStartHookContext) error {
+			client, err := kubernetes.NewForConfig(ctx.LoopbackClientConfig)
+			if err != nil {
+				return err
+			}
+			return bootstrappolicy.Reconcile(ctx, client)
+		})
+	}
+	if c.serviceAccounts != nil && c.serviceAccounts.metadata != nil {
+		c.serviceAccounts.metadata.Install(generic.Handler.GoRestfulContainer)
+	}
 	generic.AddPostStartHookOrDie("priority-and-fairness-config-producer", func(ctx genericapiserver.PostStartHookContext) error {
 		client, err := flowcontrolclient.NewForConfig(ctx.LoopbackClientConfig)
 		if err != nil {

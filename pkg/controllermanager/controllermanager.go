@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/controller-manager/pkg/clientbuilder"
 	"k8s.io/klog/v2"
 )
 
@@ -37,31 +38,45 @@ type ControllerContext struct {
 	// RESTMapper maps kinds to resources from discovery; reset periodically.
 	RESTMapper *restmapper.DeferredDiscoveryRESTMapper
 	Discovery  discovery.CachedDiscoveryInterface
+
+	// serviceAccounts, with --use-service-account-credentials, gives each
+	// controller the credentials of its service account in kube-system.
+	serviceAccounts clientbuilder.ControllerClientBuilder
 }
 
-// ConfigFor returns a copy of the client configuration whose user agent
-// names the controller, for controllers that tune it (rate limits) or
-// build other clients from it.
+// ConfigFor returns the client configuration of the controller whose
+// service account is name (upstream's names, e.g. "namespace-controller"):
+// with --use-service-account-credentials it authenticates as that service
+// account (and so has the system:controller:<name> role), otherwise as the
+// controller-manager. The user agent names the controller.
 func (c ControllerContext) ConfigFor(name string) *restclient.Config {
-	return restclient.AddUserAgent(restclient.CopyConfig(c.Config), "skiff-controller-manager/"+name)
+	cfg := restclient.CopyConfig(c.Config)
+	if c.serviceAccounts != nil {
+		saConfig, err := c.serviceAccounts.Config(name)
+		if err != nil {
+			// Without its own credentials the controller runs with the
+			// controller-manager's, and its requests are likely refused.
+			klog.ErrorS(err, "Cannot get service-account credentials for a controller; using the controller-manager's", "controller", name)
+		} else {
+			cfg = saConfig
+		}
+	}
+	return restclient.AddUserAgent(cfg, "skiff-controller-manager/"+name)
 }
 
-// ClientFor returns a clientset whose user agent names the controller.
+// ClientFor returns a clientset for the controller (see ConfigFor).
 func (c ControllerContext) ClientFor(name string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(c.ConfigFor(name))
 }
 
-// DynamicClientFor returns a dynamic client whose user agent names the
-// controller.
+// DynamicClientFor returns a dynamic client for the controller.
 func (c ControllerContext) DynamicClientFor(name string) (dynamic.Interface, error) {
-	cfg := restclient.AddUserAgent(restclient.CopyConfig(c.Config), "skiff-controller-manager/"+name)
-	return dynamic.NewForConfig(cfg)
+	return dynamic.NewForConfig(c.ConfigFor(name))
 }
 
 // MetadataClientFor returns a metadata-only client for the controller.
 func (c ControllerContext) MetadataClientFor(name string) (metadata.Interface, error) {
-	cfg := restclient.AddUserAgent(restclient.CopyConfig(c.Config), "skiff-controller-manager/"+name)
-	return metadata.NewForConfig(cfg)
+	return metadata.NewForConfig(c.ConfigFor(name))
 }
 
 // Controller is one controller the manager can run.
@@ -156,6 +171,12 @@ func runControllers(ctx context.Context, o *Options, cfg *restclient.Config, con
 		MetadataInformers: metadatainformer.NewSharedInformerFactory(metadataClient, o.ResyncPeriod),
 		RESTMapper:        mapper,
 		Discovery:         cachedDiscovery,
+	}
+	if o.UseServiceAccountCredentials {
+		// Service accounts live in kube-system; their tokens come from the
+		// TokenRequest API and are refreshed before they expire.
+		// The builder adds a token: the client certificate must go.
+		cc.serviceAccounts = clientbuilder.NewDynamicClientBuilder(restclient.AnonymousClientConfig(cfg), client.CoreV1(), metav1.NamespaceSystem)
 	}
 	go func() {
 		t := time.NewTicker(30 * time.Second)

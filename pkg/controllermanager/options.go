@@ -30,6 +30,15 @@ type Options struct {
 	ResyncPeriod time.Duration
 	// ConcurrentSyncs is the number of workers per controller.
 	ConcurrentSyncs int
+	// TerminatedPodGCThreshold is how many terminated pods may exist
+	// before the pod garbage collector deletes the oldest; <= 0 disables.
+	TerminatedPodGCThreshold int
+	// UseServiceAccountCredentials runs each controller as its own service
+	// account in kube-system, as upstream's flag (kubeadm turns it on).
+	UseServiceAccountCredentials bool
+	// ServiceAccountPrivateKeyFile signs the legacy tokens of
+	// service-account token Secrets.
+	ServiceAccountPrivateKeyFile string
 	// RootCAFile is the CA bundle published to every namespace as
 	// kube-root-ca.crt; empty means the CA of the kubeconfig.
 	RootCAFile string
@@ -47,6 +56,9 @@ func NewOptions() *Options {
 		NodeCIDRMaskSize: 24,
 		ResyncPeriod:     12 * time.Hour,
 		ConcurrentSyncs:  5,
+
+		TerminatedPodGCThreshold:     12500,
+		UseServiceAccountCredentials: true,
 	}
 }
 
@@ -62,6 +74,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "Prefix length of each node's pod subnet.")
 	fs.DurationVar(&o.ResyncPeriod, "min-resync-period", o.ResyncPeriod, "Resync period of the shared informers.")
 	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs, "Workers per controller.")
+	fs.IntVar(&o.TerminatedPodGCThreshold, "terminated-pod-gc-threshold", o.TerminatedPodGCThreshold, "Number of terminated pods that can exist before the terminated pod garbage collector starts deleting terminated pods. If <= 0, the terminated pod garbage collector is disabled.")
+	fs.BoolVar(&o.UseServiceAccountCredentials, "use-service-account-credentials", o.UseServiceAccountCredentials, "Run each controller with the credentials of its own service account in kube-system.")
+	fs.StringVar(&o.ServiceAccountPrivateKeyFile, "service-account-private-key-file", o.ServiceAccountPrivateKeyFile, "PEM private key that signs the tokens of service-account token Secrets (the API server's service-account signing key).")
 	fs.StringVar(&o.RootCAFile, "root-ca-file", o.RootCAFile, "CA bundle published to every namespace as the ConfigMap kube-root-ca.crt. Default: the kubeconfig's CA.")
 }
 

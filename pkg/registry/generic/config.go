@@ -1,10 +1,13 @@
 package generic
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"time"
 
+	"gopkg.in/go-jose/go-jose.v2/jwt"
+	rbacv1 "k8s.io/api/rbac/v1"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
@@ -47,6 +50,41 @@ type StorageConfig struct {
 	// KubeletClientConfig is how pods' log, exec, attach and portforward
 	// subresources reach the kubelet of the pod's node.
 	KubeletClientConfig KubeletClientConfig
+
+	// ServiceAccountTokens issues the tokens of the serviceaccounts/token
+	// subresource (TokenRequest); without it the subresource is not served.
+	ServiceAccountTokens *ServiceAccountTokenConfig
+	// RBACRoleResolver checks RBAC writes for privilege escalation (with
+	// Authorizer for the "escalate" and "bind" verbs); without it writes
+	// are not checked.
+	RBACRoleResolver RBACRoleResolver
+}
+
+// ServiceAccountTokenConfig is how TokenRequests are answered.
+type ServiceAccountTokenConfig struct {
+	// Generator signs tokens as the service-account issuer.
+	Generator TokenGenerator
+	// MaxExpiration caps requested lifetimes (0: no cap).
+	MaxExpiration time.Duration
+	// ExtendExpiration lets pod-bound tokens requested for the kubelet's
+	// default (1h7s) live a year, flagged stale after the hour, as
+	// upstream's --service-account-extend-token-expiration.
+	ExtendExpiration bool
+}
+
+// TokenGenerator signs JWT claims (public claims win over private ones).
+type TokenGenerator interface {
+	GenerateToken(claims *jwt.Claims, private any) (string, error)
+}
+
+// RBACRoleResolver is what the escalation check needs from RBAC.
+type RBACRoleResolver interface {
+	// ConfirmNoEscalation fails unless the requesting user's rules in the
+	// request's namespace cover rules.
+	ConfirmNoEscalation(ctx context.Context, rules []rbacv1.PolicyRule) error
+	// GetRoleReferenceRules returns the rules of the role a binding in
+	// namespace ("" for cluster bindings) refers to.
+	GetRoleReferenceRules(ctx context.Context, ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error)
 }
 
 // KubeletClientConfig is how the API server connects to kubelets.

@@ -5,7 +5,7 @@
 // does not hold, and a binding to a role whose permissions the writer does
 // not hold (unless the writer may "escalate" or "bind"). That check needs the
 // RBAC authorizer and its rule resolver; the storages take it as an
-// EscalationChecker and run without one until it exists.
+// EscalationChecker (Policy, in policy.go).
 package rbac
 
 import (
@@ -24,22 +24,23 @@ import (
 
 // EscalationChecker decides whether the requesting user (in ctx) may write
 // obj, a Role, ClusterRole, RoleBinding or ClusterRoleBinding (k8s.io/api
-// rbac/v1 structs). It returns nil to allow the write, or the error to answer
-// (upstream answers Forbidden) when the write would escalate privileges.
+// rbac/v1 structs), replacing old (nil on create). It returns nil to allow
+// the write, or the error to answer (upstream answers Forbidden) when the
+// write would escalate privileges.
 //
 // The guarded storage calls it only for users outside system:masters and only
 // for writes that change more than the garbage collector's fields, as
 // upstream does; the checker handles "escalate"/"bind" permissions itself.
 type EscalationChecker interface {
-	ConfirmNoEscalation(ctx context.Context, obj runtime.Object) error
+	ConfirmNoEscalation(ctx context.Context, obj, old runtime.Object) error
 }
 
 // EscalationCheckFunc adapts a function to an EscalationChecker.
-type EscalationCheckFunc func(ctx context.Context, obj runtime.Object) error
+type EscalationCheckFunc func(ctx context.Context, obj, old runtime.Object) error
 
 // ConfirmNoEscalation calls f.
-func (f EscalationCheckFunc) ConfirmNoEscalation(ctx context.Context, obj runtime.Object) error {
-	return f(ctx, obj)
+func (f EscalationCheckFunc) ConfirmNoEscalation(ctx context.Context, obj, old runtime.Object) error {
+	return f(ctx, obj, old)
 }
 
 // GuardedStore is an RBAC resource's store whose creates and updates go
@@ -57,7 +58,7 @@ func Guard(store *genericregistry.Store, checker EscalationChecker) *GuardedStor
 // Create checks the new object before storing it.
 func (s *GuardedStore) Create(ctx context.Context, obj runtime.Object, createValidation rest.ValidateObjectFunc, options *metav1.CreateOptions) (runtime.Object, error) {
 	if s.checker != nil && !EscalationAllowed(ctx) {
-		if err := s.checker.ConfirmNoEscalation(ctx, obj); err != nil {
+		if err := s.checker.ConfirmNoEscalation(ctx, obj, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +75,7 @@ func (s *GuardedStore) Update(ctx context.Context, name string, objInfo rest.Upd
 		if onlyGCFieldsChanged(obj, old) {
 			return obj, nil
 		}
-		if err := s.checker.ConfirmNoEscalation(ctx, obj); err != nil {
+		if err := s.checker.ConfirmNoEscalation(ctx, obj, old); err != nil {
 			return nil, err
 		}
 		return obj, nil

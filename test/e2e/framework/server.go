@@ -78,7 +78,7 @@ func (s *Server) Start() {
 		s.t.Fatal(err)
 	}
 	args := append([]string{"server", "--disable-agent", "--data-dir", s.DataDir,
-		"--secure-port", strconv.Itoa(s.Port), "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"}, s.args...)
+		"--secure-port", strconv.Itoa(s.Port), "--bind-address", "127.0.0.1"}, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -117,7 +117,9 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 	}
 	v1["endpoints"] = endpoints
 
-	nodes, err := node.NewStorage(c.RESTOptionsGetter, c.ProxyTransport)
+	// nodes/proxy reaches kubelets: their transport carries the API
+	// server's kubelet-client certificate (kubelets require one).
+	nodes, err := node.NewStorage(c.RESTOptionsGetter, c.KubeletClientConfig.Transport)
 	if err != nil {
 		return nil, fmt.Errorf("nodes: %w", err)
 	}
@@ -152,6 +154,11 @@ func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 		return nil, fmt.Errorf("componentstatuses: %w", err)
 	}
 	v1["componentstatuses"] = componentStatuses
+
+	// TokenRequest: tokens bound to pods, secrets or nodes.
+	if c.ServiceAccountTokens != nil {
+		v1["serviceaccounts/token"] = serviceaccount.NewTokenREST(serviceAccounts, pods.Pod, secrets, nodes.Node, *c.ServiceAccountTokens, c.APIAudiences)
+	}
 
 	return generic.GroupStorage{"v1": v1}, nil
 }

@@ -26,12 +26,36 @@ type secretStrategy struct {
 
 var strategy = secretStrategy{generic.NewStrategy(true)}
 
-// PrepareForUpdate keeps the type when the update leaves it out.
+// PrepareForCreate folds stringData into data.
+func (secretStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	mergeStringData(obj.(*corev1.Secret))
+}
+
+// PrepareForUpdate keeps the type when the update leaves it out and folds
+// stringData into data.
 func (secretStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	s, oldS := obj.(*corev1.Secret), old.(*corev1.Secret)
 	if s.Type == "" {
 		s.Type = oldS.Type
 	}
+	mergeStringData(s)
+}
+
+// mergeStringData moves stringData into data, its values winning, as
+// upstream's v1-to-internal conversion does: stringData is write-only and
+// never stored.
+func mergeStringData(s *corev1.Secret) {
+	if len(s.StringData) == 0 {
+		s.StringData = nil
+		return
+	}
+	if s.Data == nil {
+		s.Data = make(map[string][]byte, len(s.StringData))
+	}
+	for k, v := range s.StringData {
+		s.Data[k] = []byte(v)
+	}
+	s.StringData = nil
 }
 
 func (secretStrategy) Validate(ctx context.Context, obj runtime.Object) field.ErrorList {

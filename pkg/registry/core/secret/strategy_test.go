@@ -48,3 +48,16 @@ func TestSelectableType(t *testing.T) {
 		t.Errorf("fields = %v", set)
 	}
 }
+
+func TestStringDataIsFoldedIntoData(t *testing.T) {
+	s := &corev1.Secret{Data: map[string][]byte{"a": []byte("old"), "b": []byte("kept")}, StringData: map[string]string{"a": "new", "c": "added"}}
+	strategy.PrepareForCreate(context.Background(), s)
+	if string(s.Data["a"]) != "new" || string(s.Data["b"]) != "kept" || string(s.Data["c"]) != "added" || s.StringData != nil {
+		t.Errorf("after create: data=%q stringData=%v", s.Data, s.StringData)
+	}
+	updated := &corev1.Secret{StringData: map[string]string{"x": "y"}}
+	strategy.PrepareForUpdate(context.Background(), updated, s)
+	if string(updated.Data["x"]) != "y" || updated.StringData != nil {
+		t.Errorf("after update: data=%q stringData=%v", updated.Data, updated.StringData)
+	}
+}

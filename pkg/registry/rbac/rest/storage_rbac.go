@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/skiff-project/skiff/pkg/registry/generic"
+	"github.com/skiff-project/skiff/pkg/registry/rbac"
 	"github.com/skiff-project/skiff/pkg/registry/rbac/clusterrole"
 	"github.com/skiff-project/skiff/pkg/registry/rbac/clusterrolebinding"
 	"github.com/skiff-project/skiff/pkg/registry/rbac/role"
@@ -16,32 +17,34 @@ const GroupName = "rbac.authorization.k8s.io"
 
 // NewStorage returns the storage of every resource of the group, by version
 // and resource path.
-//
-// Upstream refuses writes that escalate privileges; that check needs the RBAC
-// authorizer's rule resolver, which skiff does not have yet, so the storages
-// are built without an rbac.EscalationChecker for now.
+// Writes that would escalate privileges are refused (rbac.Policy) when the
+// config carries the RBAC role resolver.
 func NewStorage(c generic.StorageConfig) (generic.GroupStorage, error) {
 	v1 := generic.VersionStorage{}
+	var checker rbac.EscalationChecker
+	if c.RBACRoleResolver != nil {
+		checker = rbac.Policy{Authorizer: c.Authorizer, Resolver: c.RBACRoleResolver}
+	}
 
-	roles, err := role.NewREST(c.RESTOptionsGetter, nil)
+	roles, err := role.NewREST(c.RESTOptionsGetter, checker)
 	if err != nil {
 		return nil, fmt.Errorf("roles: %w", err)
 	}
 	v1["roles"] = roles
 
-	roleBindings, err := rolebinding.NewREST(c.RESTOptionsGetter, nil)
+	roleBindings, err := rolebinding.NewREST(c.RESTOptionsGetter, checker)
 	if err != nil {
 		return nil, fmt.Errorf("rolebindings: %w", err)
 	}
 	v1["rolebindings"] = roleBindings
 
-	clusterRoles, err := clusterrole.NewREST(c.RESTOptionsGetter, nil)
+	clusterRoles, err := clusterrole.NewREST(c.RESTOptionsGetter, checker)
 	if err != nil {
 		return nil, fmt.Errorf("clusterroles: %w", err)
 	}
 	v1["clusterroles"] = clusterRoles
 
-	clusterRoleBindings, err := clusterrolebinding.NewREST(c.RESTOptionsGetter, nil)
+	clusterRoleBindings, err := clusterrolebinding.NewREST(c.RESTOptionsGetter, checker)
 	if err != nil {
 		return nil, fmt.Errorf("clusterrolebindings: %w", err)
 	}
