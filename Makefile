@@ -19,7 +19,7 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/skiff
 
-## images: the node's images (pause, busybox) as OCI tars in _output/images
+## images: the node's images (pause, busybox, coredns) as OCI tars in _output/images
 images:
 	hack/images/build.sh _output/images
 

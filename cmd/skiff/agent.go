@@ -35,6 +35,7 @@ func newAgentCommand() *cobra.Command {
 	// TODO: per-node credentials (system:node:<name>) once the server
 	// issues them; the admin kubeconfig is the default until then.
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Kubeconfig of the API server (default DATA-DIR/admin.kubeconfig).")
+	fs.StringVar(&o.ProxyKubeconfig, "proxy-kubeconfig", o.ProxyKubeconfig, "Kubeconfig of the service proxy, with system:node-proxier rights (default: --kubeconfig).")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA that signs client certificates accepted on the kubelet port (default DATA-DIR/tls/ca.crt).")
 	addAgentFlags(fs, o)
 	return cmd
@@ -56,6 +57,7 @@ func addAgentFlags(fs *pflag.FlagSet, o *agent.Options) {
 	fs.StringSliceVar(&o.ClusterDNS, "cluster-dns", o.ClusterDNS, "DNS server IPs for pods with dnsPolicy ClusterFirst (none: the host's resolv.conf).")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "Cluster DNS domain.")
 	fs.StringVar(&o.StaticPodPath, "pod-manifest-path", o.StaticPodPath, "Directory of static pod manifests, run without the API server and mirrored into it.")
+	fs.BoolVar(&o.DisableProxy, "disable-kube-proxy", o.DisableProxy, "Do not run the service proxy (kube-proxy) on this node.")
 	fs.BoolVar(&o.EgressGuard, "egress-guard", o.EgressGuard, "Reject pod traffic that would leave this host (test setups).")
 	fs.BoolVar(&o.CleanupOnExit, "cleanup-on-exit", o.CleanupOnExit, "Remove all pods, the bridge, guard rules and pod cgroups on exit (test setups).")
 	_ = fs.MarkHidden("egress-guard")

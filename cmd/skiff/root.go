@@ -20,7 +20,10 @@ func newRootCommand() *cobra.Command {
   skiff apiserver         the API server alone (with embedded or external etcd)
   skiff controller-manager the controllers alone
   skiff agent             a node: kubelet over a supervised containerd
+  skiff proxy             the service proxy (kube-proxy, iptables mode)
   skiff image import|ls   load image tars into the node (no registry needed)
+  skiff scheduler         the scheduler alone
+  skiff sim-nodes         simulated nodes, for tests and benchmarks at scale
   skiff kubectl ...       kubectl, pointed at this machine's cluster`,
 		SilenceUsage: true,
 	}
@@ -30,7 +33,7 @@ func newRootCommand() *cobra.Command {
 		verflag.PrintAndExitIfRequested()
 		_ = cmd.Help()
 	}
-	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newAgentCommand(), newImageCommand(), newKubectlHelpCommand())
+	root.AddCommand(newServerCommand(), newAPIServerCommand(), newControllerManagerCommand(), newSchedulerCommand(), newAgentCommand(), newProxyCommand(), newImageCommand(), newSimNodesCommand(), newKubectlHelpCommand())
 	return root
 }
 

@@ -5,6 +5,9 @@
 #   busybox.tar  docker.io/library/busybox:latest, from Debian's
 #                busybox-static, laid out like the upstream image (no
 #                ENTRYPOINT, CMD ["sh"])
+#   coredns.tar  registry.k8s.io/coredns/coredns:v1.14.7, the cluster DNS
+#                addon's image, from CoreDNS's Go module
+#                (hack/images/coredns/build.sh; SKIFF_SKIP_COREDNS=1 skips it)
 # `skiff image import OUT/*.tar` loads them; `skiff agent` imports the tars
 # of its --images-dir at start.
 set -euo pipefail
@@ -33,3 +36,7 @@ printf 'root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 chmod 0700 "$rootfs/root"
 "$work/mkimage" -o "$out/busybox.tar" -name docker.io/library/busybox:latest \
   -rootfs "$rootfs" -cmd sh
+
+if [ -z "${SKIFF_SKIP_COREDNS:-}" ]; then
+  "$root/hack/images/coredns/build.sh" "$out"
+fi

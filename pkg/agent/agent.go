@@ -28,6 +28,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/image"
 	"github.com/skiff-project/skiff/pkg/kubelet"
 	"github.com/skiff-project/skiff/pkg/kubelet/server"
+	"github.com/skiff-project/skiff/pkg/proxy"
 )
 
 // Options are the agent's settings (flags of `skiff agent`).
@@ -71,6 +72,12 @@ type Options struct {
 	// CleanupOnExit removes all pods, the bridge, guard chains and cgroups
 	// when the agent stops (test setups; normally pods outlive the agent).
 	CleanupOnExit bool
+	// DisableProxy leaves out the service proxy (kube-proxy).
+	DisableProxy bool
+	// ProxyKubeconfig is the service proxy's API credentials
+	// (system:kube-proxy, bound to system:node-proxier: it lists
+	// EndpointSlices, which the node identity may not); default Kubeconfig.
+	ProxyKubeconfig string
 }
 
 // NewOptions returns the defaults.
@@ -220,11 +227,26 @@ func Run(ctx context.Context, o *Options) error {
 	go func() { srvErr <- srv.Run(ctx) }()
 	klErr := make(chan error, 1)
 	go func() { klErr <- kl.Run(ctx) }()
+	proxyErr := make(chan error, 1)
+	if !o.DisableProxy {
+		po := proxy.NewOptions()
+		po.Kubeconfig, po.HostnameOverride, po.NodeIPs, po.ClusterCIDR = o.ProxyKubeconfig, o.NodeName, []string{nodeIP.String()}, o.ClusterCIDR
+		if po.Kubeconfig == "" {
+			po.Kubeconfig = o.Kubeconfig
+		}
+		go func() {
+			if err := proxy.Run(ctx, po); err != nil {
+				proxyErr <- fmt.Errorf("service proxy: %w", err)
+			}
+		}()
+	}
 	var runErr error
 	select {
 	case err := <-srvErr:
 		runErr = err
 	case err := <-klErr:
+		runErr = err
+	case err := <-proxyErr:
 		runErr = err
 	case <-ctx.Done():
 	}
@@ -238,6 +260,11 @@ func Run(ctx context.Context, o *Options) error {
 	<-ctdDone
 	ctdDone <- nil // the deferred wait must not block
 	if o.CleanupOnExit {
+		if !o.DisableProxy {
+			if err := proxy.Cleanup(); err != nil {
+				logger.Error(err, "Removing the service proxy's rules")
+			}
+		}
 		killLeftoverTasks(filepath.Join(dir, "containerd", "state"))
 		cleanupHost(dir, o.Bridge, o.CgroupParent, o.EgressGuard)
 	}

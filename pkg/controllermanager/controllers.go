@@ -6,28 +6,56 @@ import (
 	"os"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/scale"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/klog/v2"
+	resourceclient "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
+	custommetrics "k8s.io/metrics/pkg/client/custom_metrics"
+	externalmetrics "k8s.io/metrics/pkg/client/external_metrics"
+	"k8s.io/utils/clock"
 
 	saauth "github.com/skiff-project/skiff/pkg/auth/serviceaccount"
+	"github.com/skiff-project/skiff/pkg/controller/bootstrapsigner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/approver"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/cleaner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/signer"
 	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
 	"github.com/skiff-project/skiff/pkg/controller/daemonset"
 	"github.com/skiff-project/skiff/pkg/controller/deployment"
+	"github.com/skiff-project/skiff/pkg/controller/disruption"
+	"github.com/skiff-project/skiff/pkg/controller/endpoints"
+	"github.com/skiff-project/skiff/pkg/controller/endpointslice"
+	"github.com/skiff-project/skiff/pkg/controller/endpointslicemirroring"
 	"github.com/skiff-project/skiff/pkg/controller/garbagecollector"
 	"github.com/skiff-project/skiff/pkg/controller/job"
 	"github.com/skiff-project/skiff/pkg/controller/namespace"
+	"github.com/skiff-project/skiff/pkg/controller/nodeipam"
+	"github.com/skiff-project/skiff/pkg/controller/nodelifecycle"
+	"github.com/skiff-project/skiff/pkg/controller/podautoscaler"
 	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
+	"github.com/skiff-project/skiff/pkg/controller/resourcequota"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccounttoken"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
+	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
+	"github.com/skiff-project/skiff/pkg/controller/tokencleaner"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
+	"github.com/skiff-project/skiff/pkg/controller/volume/ephemeral"
+	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
+	"github.com/skiff-project/skiff/pkg/controller/volume/persistentvolume"
+	"github.com/skiff-project/skiff/pkg/controller/volume/pvcprotection"
+	"github.com/skiff-project/skiff/pkg/controller/volume/pvprotection"
+	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
 // Upstream's worker counts (kube-controller-manager defaults).
@@ -42,27 +70,51 @@ const (
 	concurrentJobSyncs         = 5
 	concurrentCronJobSyncs     = 5
 	concurrentTTLSyncs         = 5
+	concurrentEndpointSyncs    = 5
+	concurrentSliceSyncs       = 5
+	concurrentMirroringSyncs   = 5
+	concurrentDisruptionSyncs  = 1
+	concurrentQuotaSyncs       = 5
 )
 
 // NewControllers returns every controller skiff can run, by upstream's
 // controller name. Each lives in its own package under pkg/controller.
 func NewControllers() map[string]Controller {
 	return map[string]Controller{
-		"namespace-controller":                     {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
-		"garbage-collector-controller":             {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
-		"serviceaccount-controller":                {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
-		"root-ca-certificate-publisher-controller": {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
-		"replicaset-controller":                    {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
-		"replicationcontroller-controller":         {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
-		"deployment-controller":                    {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
-		"statefulset-controller":                   {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
-		"daemonset-controller":                     {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
-		"job-controller":                           {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
-		"cronjob-controller":                       {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
-		"ttl-after-finished-controller":            {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
-		"pod-garbage-collector-controller":         {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
-		"clusterrole-aggregation-controller":       {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
-		"serviceaccount-token-controller":          {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
+		"namespace-controller":                           {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
+		"garbage-collector-controller":                   {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
+		"serviceaccount-controller":                      {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
+		"root-ca-certificate-publisher-controller":       {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
+		"replicaset-controller":                          {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
+		"replicationcontroller-controller":               {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
+		"deployment-controller":                          {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
+		"statefulset-controller":                         {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
+		"daemonset-controller":                           {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
+		"job-controller":                                 {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
+		"cronjob-controller":                             {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
+		"ttl-after-finished-controller":                  {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
+		"pod-garbage-collector-controller":               {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"disruption-controller":                          {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
+		"resourcequota-controller":                       {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
+		"node-ipam-controller":                           {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
+		"node-lifecycle-controller":                      {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
+		"taint-eviction-controller":                      {OnByDefault: true, Start: startTaintEvictionController},
+		"persistentvolume-binder-controller":             {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
+		"persistentvolumeclaim-protection-controller":    {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
+		"persistentvolume-protection-controller":         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
+		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
+		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
+		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
+		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
+		// Off unless asked for, as upstream (kubeadm and skiff server turn them on).
+		"bootstrap-signer-controller":          {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
+		"token-cleaner-controller":             {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
+		"horizontal-pod-autoscaler-controller": {OnByDefault: true, Aliases: []string{"horizontalpodautoscaling"}, Start: startHorizontalPodAutoscaler},
+		"endpoints-controller":                 {OnByDefault: true, Aliases: []string{"endpoint"}, Start: startEndpointsController},
+		"endpointslice-controller":             {OnByDefault: true, Aliases: []string{"endpointslice"}, Start: startEndpointSliceController},
+		"endpointslice-mirroring-controller":   {OnByDefault: true, Aliases: []string{"endpointslicemirroring"}, Start: startEndpointSliceMirroringController},
+		"clusterrole-aggregation-controller":   {OnByDefault: true, Aliases: []string{"clusterrole-aggregation"}, Start: startClusterRoleAggregation},
+		"serviceaccount-token-controller":      {OnByDefault: true, Aliases: []string{"serviceaccount-token"}, Start: startServiceAccountTokens},
 	}
 }
 
@@ -333,5 +385,318 @@ func startPodGC(ctx context.Context, cc ControllerContext) error {
 	}
 	c := podgc.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().Nodes(), cc.Options.TerminatedPodGCThreshold)
 	go c.Run(ctx)
+	return nil
+}
+
+func startEndpointsController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpoint-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpoints.NewController(client, f.Core().V1().Pods(), f.Core().V1().Services(), f.Core().V1().Endpoints(), cc.Options.EndpointUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentEndpointSyncs)
+	return nil
+}
+
+func startEndpointSliceController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpointslice-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpointslice.NewController(client, f.Core().V1().Pods(), f.Core().V1().Services(), f.Core().V1().Nodes(),
+		f.Discovery().V1().EndpointSlices(), cc.Options.MaxEndpointsPerSlice, cc.Options.EndpointSliceUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentSliceSyncs)
+	return nil
+}
+
+func startEndpointSliceMirroringController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("endpointslicemirroring-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := endpointslicemirroring.NewController(client, f.Core().V1().Endpoints(), f.Discovery().V1().EndpointSlices(),
+		f.Core().V1().Services(), cc.Options.MirroringMaxEndpointsPerSubset, cc.Options.MirroringEndpointUpdatesBatchPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentMirroringSyncs)
+	return nil
+}
+
+// scaleClient reads and writes the scale subresource of any resource,
+// resolving kinds through discovery.
+func scaleClient(cc ControllerContext, name string) (scale.ScalesGetter, error) {
+	client, err := cc.ClientFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return scale.NewForConfig(cc.ConfigFor(name), cc.RESTMapper, dynamic.LegacyAPIPathResolverFunc,
+		scale.NewDiscoveryScaleKindResolver(client.Discovery()))
+}
+
+func startDisruptionController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("disruption-controller")
+	if err != nil {
+		return err
+	}
+	scales, err := scaleClient(cc, "disruption-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := disruption.NewController(client, f.Core().V1().Pods(), f.Policy().V1().PodDisruptionBudgets(),
+		f.Core().V1().ReplicationControllers(), f.Apps().V1().ReplicaSets(), f.Apps().V1().Deployments(), f.Apps().V1().StatefulSets(),
+		cc.RESTMapper, scales, client.Discovery(), clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentDisruptionSyncs)
+	return nil
+}
+
+// informerForResource is the shared typed informer of a resource, or a
+// shared metadata-only informer for resources without typed clients
+// (custom resources), for controllers that handle any resource.
+func informerForResource(cc ControllerContext) func(gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
+	return func(gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
+		if inf, err := cc.InformerFactory.ForResource(gvr); err == nil {
+			return inf, nil
+		}
+		return cc.MetadataInformers.ForResource(gvr), nil
+	}
+}
+
+func startResourceQuotaController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("resourcequota-controller")
+	if err != nil {
+		return err
+	}
+	start := func(stop <-chan struct{}) {
+		cc.InformerFactory.Start(stop)
+		cc.MetadataInformers.Start(stop)
+	}
+	c, err := resourcequota.NewController(client, cc.InformerFactory.Core().V1().ResourceQuotas(), skiffquota.NewEvaluators,
+		skiffquota.IgnoredResources(), cc.RESTMapper, informerForResource(cc), start, cc.Options.ResourceQuotaSyncPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, concurrentQuotaSyncs)
+	return nil
+}
+
+func startNodeIPAMController(ctx context.Context, cc ControllerContext) error {
+	if !cc.Options.AllocateNodeCIDRs {
+		return nil
+	}
+	cidrs, masks, err := nodeipam.ParseClusterCIDRs(cc.Options.ClusterCIDR, cc.Options.NodeCIDRMaskSize, cc.Options.NodeCIDRMaskSizeIPv6)
+	if err != nil {
+		return err
+	}
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	c, err := nodeipam.NewController(client, cc.InformerFactory.Core().V1().Nodes(), cidrs, masks)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startNodeLifecycleController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	f := cc.InformerFactory
+	c, err := nodelifecycle.NewController(client, f.Coordination().V1().Leases(), f.Core().V1().Pods(), f.Core().V1().Nodes(),
+		cc.Options.NodeLifecycle, clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startTaintEvictionController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("node-controller")
+	if err != nil {
+		return err
+	}
+	c, err := tainteviction.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().Nodes(), clock.RealClock{})
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 8)
+	return nil
+}
+
+func startPersistentVolumeBinder(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("persistent-volume-binder")
+	if err != nil {
+		return err
+	}
+	var provisioners []persistentvolume.Provisioner
+	if cc.Options.LocalPathDir != "" {
+		provisioners = append(provisioners, &localpath.Provisioner{Dir: cc.Options.LocalPathDir})
+	}
+	f := cc.InformerFactory
+	c, err := persistentvolume.NewController(client, f.Core().V1().PersistentVolumes(), f.Core().V1().PersistentVolumeClaims(),
+		f.Storage().V1().StorageClasses(), f.Core().V1().Nodes(), f.Core().V1().Pods(), cc.Options.PVClaimBinderSyncPeriod, provisioners...)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startPVCProtection(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("pvc-protection-controller")
+	if err != nil {
+		return err
+	}
+	c, err := pvcprotection.NewController(client, cc.InformerFactory.Core().V1().PersistentVolumeClaims(), cc.InformerFactory.Core().V1().Pods())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 1)
+	return nil
+}
+
+func startPVProtection(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("pv-protection-controller")
+	if err != nil {
+		return err
+	}
+	c, err := pvprotection.NewController(client, cc.InformerFactory.Core().V1().PersistentVolumes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 1)
+	return nil
+}
+
+func startEphemeralVolumeController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("ephemeral-volume-controller")
+	if err != nil {
+		return err
+	}
+	c, err := ephemeral.NewController(client, cc.InformerFactory.Core().V1().Pods(), cc.InformerFactory.Core().V1().PersistentVolumeClaims())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+// startCSRSigning runs a signer per signer name with the cluster CA, when
+// --cluster-signing-cert-file and --cluster-signing-key-file are given.
+func startCSRSigning(ctx context.Context, cc ControllerContext) error {
+	certFile, keyFile := cc.Options.ClusterSigningCertFile, cc.Options.ClusterSigningKeyFile
+	if certFile == "" || keyFile == "" {
+		klog.InfoS("Skipping CSR signing: no --cluster-signing-cert-file/--cluster-signing-key-file")
+		return nil
+	}
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	for name := range signer.Signers {
+		c, err := signer.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests(), name, certFile, keyFile, cc.Options.ClusterSigningDuration)
+		if err != nil {
+			return fmt.Errorf("signer %s: %w", name, err)
+		}
+		go c.Run(ctx, 5)
+	}
+	return nil
+}
+
+func startCSRApproving(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	c, err := approver.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+func startCSRCleaner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("certificate-controller")
+	if err != nil {
+		return err
+	}
+	go cleaner.NewController(client, cc.InformerFactory.Certificates().V1().CertificateSigningRequests()).Run(ctx)
+	return nil
+}
+
+func startBootstrapSigner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("bootstrap-signer")
+	if err != nil {
+		return err
+	}
+	c, err := bootstrapsigner.NewController(client, cc.InformerFactory.Core().V1().ConfigMaps(), cc.InformerFactory.Core().V1().Secrets())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startTokenCleaner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("token-cleaner")
+	if err != nil {
+		return err
+	}
+	c, err := tokencleaner.NewController(client, cc.InformerFactory.Core().V1().Secrets())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
+	return nil
+}
+
+func startHorizontalPodAutoscaler(ctx context.Context, cc ControllerContext) error {
+	cfg := cc.ConfigFor("horizontal-pod-autoscaler")
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	scales, err := scaleClient(cc, "horizontal-pod-autoscaler")
+	if err != nil {
+		return err
+	}
+	resourceMetrics, err := resourceclient.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("resource metrics client: %w", err)
+	}
+	externalMetrics, err := externalmetrics.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("external metrics client: %w", err)
+	}
+	// Which custom metrics API versions exist is rediscovered every sync.
+	apiVersions := custommetrics.NewAvailableAPIsGetter(client.Discovery())
+	metricsClient := podautoscaler.NewRESTMetricsClient(resourceMetrics, custommetrics.NewForConfig(cfg, cc.RESTMapper, apiVersions), externalMetrics)
+	opts := cc.Options.HPA
+	c, err := podautoscaler.NewController(client, scales, cc.RESTMapper, metricsClient,
+		cc.InformerFactory.Autoscaling().V2().HorizontalPodAutoscalers(), cc.InformerFactory.Core().V1().Pods(), opts)
+	if err != nil {
+		return err
+	}
+	go custommetrics.PeriodicallyInvalidate(apiVersions, opts.SyncPeriod, ctx.Done())
+	go c.Run(ctx, 5)
 	return nil
 }

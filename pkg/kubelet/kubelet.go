@@ -214,13 +214,14 @@ func (kl *Kubelet) Run(ctx context.Context) error {
 		},
 	})
 	factory.Start(ctx.Done())
-	podFactory.Start(ctx.Done())
 	// Services feed pods' environment variables; a pod started before they
-	// are listed would miss them, so wait a little, but never block pods on
-	// an API server that does not serve services.
+	// are listed would miss them (CoreDNS then has no KUBERNETES_SERVICE_HOST),
+	// so list them before the pods, but never block pods on an API server
+	// that does not serve services.
 	svcCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	cache.WaitForCacheSync(svcCtx.Done(), factory.Core().V1().Services().Informer().HasSynced)
 	cancel()
+	podFactory.Start(ctx.Done())
 	podFactory.WaitForCacheSync(ctx.Done())
 	logger.Info("Kubelet started", "node", kl.cfg.NodeName)
 	kl.recorder.Eventf(&v1.ObjectReference{Kind: "Node", Name: kl.cfg.NodeName, UID: types.UID(kl.cfg.NodeName)}, v1.EventTypeNormal, "Starting", "Starting kubelet.")

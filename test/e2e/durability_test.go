@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiff-project/skiff/test/e2e/framework"
 )
@@ -63,8 +66,24 @@ func TestKillDuringConcurrentCreatesLosesNothing(t *testing.T) {
 	s.Start()
 	c = s.Client()
 	for _, name := range created {
-		if _, err := c.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{}); err != nil {
+		if err := getSurvivingConnectionErrors(ctx, c, name); err != nil {
 			t.Errorf("configmap %s was acknowledged but is gone after SIGKILL: %v", name, err)
 		}
+	}
+}
+
+// getSurvivingConnectionErrors gets a ConfigMap, retrying for a few seconds
+// when the request fails before the API answers at all: a pooled
+// connection dialled to the killed process can still be handed out once
+// after the restart. An answer from the API (NotFound included) is final.
+func getSurvivingConnectionErrors(ctx context.Context, c kubernetes.Interface, name string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.CoreV1().ConfigMaps("default").Get(ctx, name, metav1.GetOptions{})
+		var status apierrors.APIStatus
+		if err == nil || errors.As(err, &status) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

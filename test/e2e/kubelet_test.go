@@ -35,8 +35,8 @@ func kubectls(s *framework.Server) map[string]kubectlFunc {
 	return map[string]kubectlFunc{"kubectl": s.Kubectl, "skiff-kubectl": s.KubectlNew}
 }
 
-// eventually polls cond every 200 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+// eventuallyState polls cond every 200 ms until it holds or timeout passes.
+func eventuallyState(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -53,7 +53,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 
 func waitNodeReady(t *testing.T, c kubernetes.Interface, node string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "node Ready", func() (bool, string) {
+	eventuallyState(t, 30*time.Second, "node Ready", func() (bool, string) {
 		n, err := c.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -79,7 +79,7 @@ func getPod(t *testing.T, c kubernetes.Interface, name string) *v1.Pod {
 func waitRunning(t *testing.T, c kubernetes.Interface, name string, timeout time.Duration) *v1.Pod {
 	t.Helper()
 	var pod *v1.Pod
-	eventually(t, timeout, "pod "+name+" Running with an IP", func() (bool, string) {
+	eventuallyState(t, timeout, "pod "+name+" Running with an IP", func() (bool, string) {
 		p, err := c.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -278,7 +278,7 @@ spec:
 		if out, err := s.Kubectl(ctx, "", "exec", "live", "--", "rm", "/tmp/ok"); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		eventually(t, 30*time.Second, "restartCount up", func() (bool, string) {
+		eventuallyState(t, 30*time.Second, "restartCount up", func() (bool, string) {
 			p := getPod(t, c, "live")
 			if len(p.Status.ContainerStatuses) == 0 {
 				return false, "no status"
@@ -297,7 +297,7 @@ spec:
   containers:
   - {name: c, image: busybox, command: ["sh", "-c", "echo dying; exit 1"]}
 `, a.NodeName))
-		eventually(t, 30*time.Second, "CrashLoopBackOff", func() (bool, string) {
+		eventuallyState(t, 30*time.Second, "CrashLoopBackOff", func() (bool, string) {
 			p := getPod(t, c, "crash")
 			if len(p.Status.ContainerStatuses) == 0 {
 				return false, "no status"
@@ -350,7 +350,7 @@ spec:
 			t.Fatalf("%v: %s", err, out)
 		}
 		start := time.Now()
-		eventually(t, 60*time.Second, "configMap update in the pod", func() (bool, string) {
+		eventuallyState(t, 60*time.Second, "configMap update in the pod", func() (bool, string) {
 			out, err := s.Kubectl(ctx, "", "exec", "vols", "--", "cat", "/cm/key")
 			return err == nil && out == "v2", out
 		})
@@ -367,7 +367,7 @@ spec:
   containers:
   - {name: c, image: example.invalid/absent:1, imagePullPolicy: Never}
 `, a.NodeName))
-		eventually(t, 20*time.Second, "ErrImageNeverPull", func() (bool, string) {
+		eventuallyState(t, 20*time.Second, "ErrImageNeverPull", func() (bool, string) {
 			p := getPod(t, c, "never")
 			if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
 				return false, "no waiting state"
@@ -449,18 +449,18 @@ func TestKubeletSurvivesContainerdRestart(t *testing.T) {
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "containerd restarted", func() (bool, string) {
+	eventuallyState(t, 30*time.Second, "containerd restarted", func() (bool, string) {
 		pid := a.ContainerdPID()
 		return pid != 0 && pid != old, fmt.Sprint(pid)
 	})
 	for _, name := range []string{"r1", "r2"} {
-		eventually(t, 30*time.Second, name+" Running after the restart", func() (bool, string) {
+		eventuallyState(t, 30*time.Second, name+" Running after the restart", func() (bool, string) {
 			p := getPod(t, c, name)
 			ok := p.Status.Phase == v1.PodRunning && isReady(p) && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil
 			return ok, fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
 		})
 		// The runtime answers again once the new containerd is up.
-		eventually(t, 30*time.Second, "exec in "+name+" after the restart", func() (bool, string) {
+		eventuallyState(t, 30*time.Second, "exec in "+name+" after the restart", func() (bool, string) {
 			out, err := s.Kubectl(ctx, "", "exec", name, "--", "echo", "alive")
 			return err == nil && strings.TrimSpace(out) == "alive", out
 		})
@@ -620,14 +620,14 @@ func TestKubeletStaticPod(t *testing.T) {
 	if out, err := s.Kubectl(ctx, "", "delete", "pod", name, "--wait=false"); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	eventually(t, 30*time.Second, "mirror pod recreated", func() (bool, string) {
+	eventuallyState(t, 30*time.Second, "mirror pod recreated", func() (bool, string) {
 		p, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		return err == nil && p.UID != pod.UID && p.DeletionTimestamp == nil, fmt.Sprint(err)
 	})
 	if err := os.Remove(filepath.Join(manifests, "web.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "mirror pod removed with its manifest", func() (bool, string) {
+	eventuallyState(t, 30*time.Second, "mirror pod removed with its manifest", func() (bool, string) {
 		_, err := c.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		return err != nil, "still there"
 	})
@@ -659,7 +659,7 @@ spec:
 	if one.Status.HostIP == "" || one.Spec.NodeName == two.Spec.NodeName {
 		t.Fatalf("pods on %s and %s", one.Spec.NodeName, two.Spec.NodeName)
 	}
-	eventually(t, 20*time.Second, "pod one -> pod two across nodes", func() (bool, string) {
+	eventuallyState(t, 20*time.Second, "pod one -> pod two across nodes", func() (bool, string) {
 		out, err := s.Kubectl(ctx, "", "exec", "one", "--", "timeout", "3", "wget", "-q", "-O-", "http://"+two.Status.PodIP+":8080/")
 		return err == nil && strings.TrimSpace(out) == "two", out
 	})

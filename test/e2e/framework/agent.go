@@ -113,7 +113,10 @@ func StartAgent(t testing.TB, s *Server, extraArgs ...string) *Agent {
 		"--client-ca-file", filepath.Join(s.DataDir, "tls", "ca.crt"),
 		"--node-name", a.NodeName, "--kubelet-port", strconv.Itoa(a.Port), "--bridge", a.Bridge,
 		"--pod-cidr", a.PodCIDR, "--cgroup-parent", a.cgroups, "--images-dir", images,
-		"--egress-guard", "--cleanup-on-exit"}, extraArgs...)
+		"--egress-guard", "--cleanup-on-exit",
+		// The service proxy edits the host's iptables; tests that want
+		// it pass --disable-kube-proxy=false (only one at a time per host).
+		"--disable-kube-proxy"}, extraArgs...)
 	a.log, err = os.Create(filepath.Join(s.DataDir, "agent-"+a.NodeName+".log"))
 	if err != nil {
 		t.Fatal(err)
