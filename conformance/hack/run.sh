@@ -140,7 +140,11 @@ if [ -z "${KUBECONFIG:-}" ]; then
   # their pods' egress and remove pods, bridge and cgroups when stopped.
   # CLUSTER_NODES=0 runs the control plane alone (api-only tests).
   [ -x bin/skiff ] || make build
-  [ -f _output/images/pause.tar ] || make images # the sandbox image (nothing is pulled)
+  # The node's own images: the sandbox (pause) and the cluster DNS addon's
+  # (coredns); nothing is pulled.
+  for t in pause busybox coredns; do
+    [ -f "_output/images/$t.tar" ] || { make images; break; }
+  done
   CLUSTER_DIR=$OUT_DIR/cluster
   if pids=$(pgrep -f -- "$CLUSTER_DIR/"); then
     die "a previous run's cluster still runs from $CLUSTER_DIR (pids: $(echo $pids)); stop it (kill <pid>) first"
@@ -161,7 +165,7 @@ if [ -z "${KUBECONFIG:-}" ]; then
     die "$sock is too long for a unix socket: set CONFORMANCE_OUT to a shorter directory"
   if [ "$nodes" -gt 0 ] && [ "${CLUSTER_NETNS:-1}" = 1 ]; then
     # A namespace of its own: loopback for the API and kubelet ports, and a
-    # dummy interface carrying the default route, whose address is the
+    # veth pair (no dummy module here) carrying the default route, whose address is the
     # node IP and the API server's advertise address (what pods reach
     # through the kubernetes Service). Nothing leaves it: no uplink.
     NETNS=skiff-conf-$port
@@ -169,7 +173,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
     ip netns add "$NETNS" || die "ip netns add $NETNS failed"
     NS=(nsenter --net=/run/netns/"$NETNS")
     "${NS[@]}" sh -c 'ip link set lo up &&
-      ip link add conf0 type dummy && ip addr add 172.31.250.1/24 dev conf0 && ip link set conf0 up &&
+      ip link add conf0 type veth peer name conf1 && ip link set conf1 up &&
+      ip addr add 172.31.250.1/24 dev conf0 && ip link set conf0 up &&
       ip route add default dev conf0' || die "setting up the network namespace $NETNS failed"
     log "the cluster and the suite run in the network namespace $NETNS (node IP 172.31.250.1)"
   fi
@@ -177,7 +182,12 @@ if [ -z "${KUBECONFIG:-}" ]; then
   server_args=(--data-dir "$CLUSTER_DIR" --secure-port "$port")
   if [ "$nodes" -gt 0 ]; then
     server_args+=(--images-dir "$REPO_ROOT/_output/images" --kubelet-port "$kubelet_port"
-      --bridge skiffconf1 --pod-cidr 10.244.240.0/24 --cgroup-parent skiff-conf-1 --egress-guard --cleanup-on-exit)
+      --bridge skiffconf1 --pod-cidr 10.244.240.0/24 --cgroup-parent skiff-conf-1 --egress-guard --cleanup-on-exit
+      # Each node's pod CIDR is the one given here, and so its bridge's
+      # subnet: node IPAM would race the kubelet's own patch of
+      # spec.podCIDR (it registers the Node, then sets it), and the loser
+      # stops the agent ("node updates may not change podCIDR").
+      --controllers '*,-node-ipam-controller,bootstrap-signer-controller,token-cleaner-controller')
     NODE_DATA_DIRS+=("$CLUSTER_DIR")
   else
     server_args+=(--disable-agent)
