@@ -122,11 +122,14 @@ add_user() {
   chown "$uid:$gid" "$r/home/$name"
 }
 
-# busybox_install ROOTFS: Debian's busybox-static as /bin/busybox plus a link
-# for each applet that ROOTFS does not already have (so Debian's real tools,
-# when unpacked first, win over applets).
+# busybox_install ROOTFS [all-in-bin]: Debian's busybox-static as
+# /bin/busybox plus a link for each applet that ROOTFS does not already have
+# (so Debian's real tools, when unpacked first, win over applets), where
+# `busybox --list-full` puts it (alpine's layout), or with all-in-bin every
+# link in /bin, as the official busybox image has them (tests exec e.g.
+# /bin/sysctl, which --list-full puts in /sbin).
 busybox_install() {
-  local r=$1 tmp
+  local r=$1 flat=${2:-} tmp
   tmp=$(mktemp -d)
   deb_install "$tmp" busybox-static
   mkdir -p "$r/bin" "$r/sbin" "$r/usr/bin" "$r/usr/sbin"
@@ -137,6 +140,7 @@ busybox_install() {
   while read -r a; do
     dir=$(dirname "$a") name=$(basename "$a")
     [ "$name" = busybox ] && continue
+    [ "$flat" = all-in-bin ] && dir=/bin
     if [ -e "$r/bin/$name" ] || [ -e "$r/sbin/$name" ] || [ -e "$r/usr/bin/$name" ] || [ -e "$r/usr/sbin/$name" ]; then
       continue
     fi
@@ -254,7 +258,7 @@ build_image() {
     busybox)
       # upstream: FROM busybox:1.37.0 (CMD ["sh"]); here Debian's busybox-static
       base_etc "$r"
-      busybox_install "$r"
+      busybox_install "$r" all-in-bin
       mkdir -p "$r/var/www" "$r/var/spool/mail" "$r/usr/sbin"
       opts=(-c sh)
       ;;

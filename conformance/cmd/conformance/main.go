@@ -4,6 +4,7 @@
 //	conformance preflight [-kubeconfig F]
 //	conformance run -e2e BIN -out DIR [-focus RE] [-skip RE] [-nodes N] ... [-- E2E_FLAGS...]
 //	conformance summarize -junit FILE [-baseline YAML] [-classes TSV] [-o FILE]
+//	skiff image ls ... | conformance images-check [-node NAME]
 //
 // conformance/hack/run.sh is the usual entry point (make conformance).
 package main
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-project/skiff/conformance/internal/images"
 	"github.com/skiff-project/skiff/conformance/internal/progress"
 	"github.com/skiff-project/skiff/conformance/internal/report"
 )
@@ -45,6 +47,8 @@ func main() {
 		err = cmdRun(os.Args[2:])
 	case "summarize":
 		err = cmdSummarize(os.Args[2:])
+	case "images-check":
+		err = cmdImagesCheck(os.Args[2:], os.Stdin)
 	default:
 		usage()
 	}
@@ -64,7 +68,7 @@ type exitError int
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: conformance preflight|run|summarize [flags]; see -h of each")
+	fmt.Fprintln(os.Stderr, "usage: conformance preflight|run|summarize|images-check [flags]; see -h of each")
 	os.Exit(2)
 }
 
@@ -427,4 +431,23 @@ func writeSummary(junit, baseline, classes, out string, wall time.Duration, scre
 		}
 	}
 	return s, nil
+}
+
+// ---- images-check -------------------------------------------------------
+
+// cmdImagesCheck reads a node's `skiff image ls` from stdin and fails unless
+// every conformance image reference (as e2e.test resolves it) is there.
+func cmdImagesCheck(args []string, in io.Reader) error {
+	fs := flag.NewFlagSet("images-check", flag.ExitOnError)
+	node := fs.String("node", "the node", "the node's name, for the message")
+	_ = fs.Parse(args)
+	missing, err := images.MissingImported(in)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s lacks %d of %d conformance images: %s", *node, len(missing), len(images.Conformance), strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "[conformance] %s has all %d conformance images\n", *node, len(images.Conformance))
+	return nil
 }

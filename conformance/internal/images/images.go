@@ -182,3 +182,28 @@ func ScanDir(dir string) (map[string]string, map[string]Manifest, error) {
 	}
 	return byName, mans, nil
 }
+
+// MissingImported reads a node's image list as `skiff image ls` prints it
+// (a header, then one row per name: NAME ID SIZE) and returns the
+// conformance references it lacks: the exact names e2e.test will ask the
+// kubelet for, so that a wrong tag fails here rather than as
+// ErrImageNeverPull in a test.
+func MissingImported(list io.Reader) ([]string, error) {
+	have := map[string]bool{}
+	data, err := io.ReadAll(list)
+	if err != nil {
+		return nil, fmt.Errorf("reading the image list: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			have[f[0]] = true
+		}
+	}
+	var missing []string
+	for _, img := range Conformance {
+		if !have[img.Ref()] {
+			missing = append(missing, img.Ref())
+		}
+	}
+	return missing, nil
+}

@@ -190,3 +190,30 @@ func uniq(s []string) []string {
 	}
 	return out
 }
+
+// TestMissingImported checks the node-side assertion that run.sh makes after
+// `skiff image import`: every conformance reference must be listed.
+func TestMissingImported(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("IMAGE   IMAGE ID   SIZE\n")
+	for _, img := range Conformance[1:] {
+		b.WriteString(img.Ref() + "   0123456789ab   10MB\n")
+	}
+	b.WriteString("docker.io/library/busybox:latest   0123456789ab   1MB\n")
+	missing, err := MissingImported(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{Conformance[0].Ref()}; !reflect.DeepEqual(missing, want) {
+		t.Errorf("missing = %v, want %v", missing, want)
+	}
+	b.WriteString(Conformance[0].Ref() + "   0123456789ab   10MB\n")
+	if missing, _ := MissingImported(strings.NewReader(b.String())); len(missing) != 0 {
+		t.Errorf("all listed, yet missing = %v", missing)
+	}
+	// A tag that differs from what e2e.test asks for does not count.
+	other := strings.Replace(b.String(), Conformance[3].Ref(), Conformance[3].Ref()+"-x", 1)
+	if missing, _ := MissingImported(strings.NewReader(other)); !reflect.DeepEqual(missing, []string{Conformance[3].Ref()}) {
+		t.Errorf("mistagged %s: missing = %v", Conformance[3].Ref(), missing)
+	}
+}

@@ -76,6 +76,11 @@ func (p *Parser) Line(line string) {
 	switch {
 	case m[1] == "P":
 		return // pending specs never run
+	case m[1] == "S" && m[2] == "":
+		// A bare "S" (like "SSSS...") is a spec the focus filtered out: it
+		// is not among the "Will run N" specs. A spec that ran and
+		// skipped itself prints "S [SKIPPED]".
+		return
 	case m[1] == "S":
 		p.pending = "SKIPPED"
 	case m[2] == "" || strings.HasPrefix(m[2], "FLAKEY"):

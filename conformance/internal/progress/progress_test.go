@@ -61,6 +61,8 @@ k8s.io/kubernetes@v1.37.2/test/e2e/apimachinery/discovery.go:126
 
   [FAILED] wait for service account "default" in namespace "discovery-2376": timed out waiting for the condition
 ------------------------------
+S
+------------------------------
 [sig-network] DNS should provide DNS for the cluster [Conformance]
 k8s.io/kubernetes@v1.37.2/test/e2e/network/dns.go:55
 S [SKIPPED] [0.001 seconds]
