@@ -259,6 +259,12 @@ build_image() {
       # upstream: FROM busybox:1.37.0 (CMD ["sh"]); here Debian's busybox-static
       base_etc "$r"
       busybox_install "$r" all-in-bin
+      # Upstream's busybox 1.37 ash passes environment variables whose
+      # names are not shell identifiers (data-1, 1-x: envFrom keys, relaxed
+      # names) on to the commands it runs; Debian's 1.35 drops them. bash
+      # passes them, so sh here is bash (static, like busybox).
+      deb_install "$r" bash-static
+      ln -sf /bin/bash-static "$r/bin/sh"
       mkdir -p "$r/var/www" "$r/var/spool/mail" "$r/usr/sbin"
       opts=(-c sh)
       ;;
