@@ -471,11 +471,12 @@ func (kl *Kubelet) killPod(ctx context.Context, pod *v1.Pod, state *podRuntimeSt
 	for _, cs := range sidecars {
 		stopAll([]containerState{cs})
 	}
+	// Every sandbox, dead ones too: stopping tears down a sandbox's network
+	// and removes its network namespace, which a sandbox whose pause
+	// process died (e.g. across a containerd restart) still holds.
 	for _, sb := range state.Sandboxes {
-		if sb.Ready {
-			if err := kl.runtime.StopPodSandbox(ctx, sb.ID); err != nil {
-				klog.FromContext(ctx).Error(err, "Cannot stop pod sandbox", "id", sb.ID)
-			}
+		if err := kl.runtime.StopPodSandbox(ctx, sb.ID); err != nil {
+			klog.FromContext(ctx).Error(err, "Cannot stop pod sandbox", "id", sb.ID)
 		}
 	}
 }
