@@ -114,7 +114,7 @@ func countEntries(dir string) int {
 // TestKubeletPods runs real pods on a real containerd: the acceptance list
 // of the node agent.
 func TestKubeletPods(t *testing.T) {
-	s := framework.StartServer(t)
+	s := framework.StartServer(t, framework.WithArgs("--disable", "coredns")) // only the test's pods on the node
 	a := framework.StartAgent(t, s)
 	c := s.Client()
 	ctx := context.Background()
@@ -428,7 +428,7 @@ spec:
 // the agent restarts it and the pods are Running again, with no orphaned
 // sandboxes.
 func TestKubeletSurvivesContainerdRestart(t *testing.T) {
-	s := framework.StartServer(t)
+	s := framework.StartServer(t, framework.WithArgs("--disable", "coredns")) // only the test's pods on the node
 	a := framework.StartAgent(t, s)
 	c := s.Client()
 	ctx := context.Background()
@@ -483,7 +483,7 @@ func TestKubeletSurvivesContainerdRestart(t *testing.T) {
 // at once (there the runtime's own throughput, about 8 sandboxes a second
 // on 2 cores, dominates).
 func TestKubeletPodStartLatency(t *testing.T) {
-	s := framework.StartServer(t)
+	s := framework.StartServer(t, framework.WithArgs("--disable", "coredns"))
 	a := framework.StartAgent(t, s)
 	c := s.Client()
 	ctx := context.Background()
