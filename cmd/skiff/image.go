@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,12 +17,7 @@ import (
 
 func newImageCommand() *cobra.Command {
 	var dataDir, address string
-	socket := func() string {
-		if address != "" {
-			return address
-		}
-		return filepath.Join(dataDir, "agent", "containerd", "containerd.sock")
-	}
+	socket := func() string { return imageSocket(dataDir, address) }
 	cmd := &cobra.Command{Use: "image", Short: "Manage the node's images (airgap: no registry needed)"}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", defaultDataDir, "The agent's data dir (its containerd socket is DATA-DIR/agent/containerd/containerd.sock).")
 	cmd.PersistentFlags().StringVar(&address, "address", "", "containerd socket (overrides --data-dir).")
@@ -87,4 +83,20 @@ func humanSize(b uint64) string {
 		return fmt.Sprintf("%.1fkB", float64(b)/(1<<10))
 	}
 	return fmt.Sprintf("%dB", b)
+}
+
+// imageSocket is the node's containerd socket: --address, else the one in
+// the data dir. gRPC reads a relative path as a URL with an authority, so a
+// path is made absolute (a unix:// address stays as given).
+func imageSocket(dataDir, address string) string {
+	path := address
+	if path == "" {
+		path = filepath.Join(dataDir, "agent", "containerd", "containerd.sock")
+	}
+	if !strings.Contains(path, "://") {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+	}
+	return path
 }
