@@ -262,7 +262,10 @@ build_image() {
       # Upstream's busybox 1.37 ash passes environment variables whose
       # names are not shell identifiers (data-1, 1-x: envFrom keys, relaxed
       # names) on to the commands it runs; Debian's 1.35 drops them. bash
-      # passes them, so sh here is bash (static, like busybox).
+      # passes them, so sh here is bash (static, like busybox). Trade-off:
+      # "should not write to root filesystem" expects ash's exact message
+      # ("/bin/sh: can't create /file: Read-only file system") and fails;
+      # three env tests pass instead. A busybox >= 1.36 build would fix both.
       deb_install "$r" bash-static
       ln -sf /bin/bash-static "$r/bin/sh"
       mkdir -p "$r/var/www" "$r/var/spool/mail" "$r/usr/sbin"
