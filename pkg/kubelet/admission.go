@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
 )
 
@@ -21,12 +22,10 @@ const (
 // admitted pod holds ends Failed (and a controller replaces it).
 type podAdmitter struct {
 	mu       sync.Mutex
-	admitted map[podKey]*v1.Pod
+	admitted map[types.UID]*v1.Pod
 }
 
-type podKey struct{ namespace, name, uid string }
-
-func newPodAdmitter() *podAdmitter { return &podAdmitter{admitted: map[podKey]*v1.Pod{}} }
+func newPodAdmitter() *podAdmitter { return &podAdmitter{admitted: map[types.UID]*v1.Pod{}} }
 
 // admit reports the reason and message of a rejection, or "" when the pod
 // is admitted. active tells whether an admitted pod still holds its ports.
@@ -34,19 +33,19 @@ func (a *podAdmitter) admit(pod *v1.Pod, active func(*v1.Pod) bool) (string, str
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	want := hostPorts(pod)
-	for key, other := range a.admitted {
+	if _, ok := a.admitted[pod.UID]; ok {
+		return "", ""
+	}
+	for uid, other := range a.admitted {
 		if !active(other) {
-			delete(a.admitted, key)
+			delete(a.admitted, uid)
 			continue
-		}
-		if string(other.UID) == string(pod.UID) {
-			return "", ""
 		}
 		if len(want) > 0 && portsConflict(want, hostPorts(other)) {
 			return reasonNodePorts, messageNodePorts
 		}
 	}
-	a.admitted[podKey{pod.Namespace, pod.Name, string(pod.UID)}] = pod
+	a.admitted[pod.UID] = pod
 	return "", ""
 }
 
@@ -55,7 +54,7 @@ func (a *podAdmitter) admit(pod *v1.Pod, active func(*v1.Pod) bool) (string, str
 func (a *podAdmitter) record(pod *v1.Pod) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.admitted[podKey{pod.Namespace, pod.Name, string(pod.UID)}] = pod
+	a.admitted[pod.UID] = pod
 }
 
 type nodeHostPort struct {
