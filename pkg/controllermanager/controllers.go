@@ -46,6 +46,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccounttoken"
+	"github.com/skiff-project/skiff/pkg/controller/servicecidrs"
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
 	"github.com/skiff-project/skiff/pkg/controller/tokencleaner"
@@ -105,6 +106,7 @@ func NewControllers() map[string]Controller {
 		"persistentvolume-protection-controller":         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
 		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
 		"volumeattributesclass-protection-controller":    {OnByDefault: true, Start: startVACProtection},
+		"service-cidr-controller":                        {OnByDefault: true, Start: startServiceCIDRController},
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
@@ -599,6 +601,19 @@ func startVACProtection(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, 1)
+	return nil
+}
+
+func startServiceCIDRController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("service-cidrs-controller")
+	if err != nil {
+		return err
+	}
+	c, err := servicecidrs.NewController(client, cc.InformerFactory.Networking().V1().ServiceCIDRs(), cc.InformerFactory.Networking().V1().IPAddresses())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
 	return nil
 }
 

@@ -46,6 +46,7 @@ func TestControllers(t *testing.T) {
 	cronJob := startCronJob(t, s)
 	t.Run("group", func(t *testing.T) {
 		t.Run("NodeLifecycle", func(t *testing.T) { t.Parallel(); testNodeLifecycle(t, s, lost) })
+		t.Run("ServiceCIDRDeletion", func(t *testing.T) { t.Parallel(); testServiceCIDRDeletion(t, s) })
 		t.Run("Others", func(t *testing.T) {
 			t.Parallel()
 			t.Run("EndpointsListReadyPods", func(t *testing.T) { testEndpointsListReadyPods(t, s) })
