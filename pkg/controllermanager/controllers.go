@@ -42,6 +42,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/podgc"
 	"github.com/skiff-project/skiff/pkg/controller/replicaset"
 	"github.com/skiff-project/skiff/pkg/controller/replication"
+	"github.com/skiff-project/skiff/pkg/controller/resourceclaim"
 	"github.com/skiff-project/skiff/pkg/controller/resourcequota"
 	"github.com/skiff-project/skiff/pkg/controller/rootcacertpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/serviceaccount"
@@ -107,6 +108,7 @@ func NewControllers() map[string]Controller {
 		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
 		"volumeattributesclass-protection-controller":    {OnByDefault: true, Start: startVACProtection},
 		"service-cidr-controller":                        {OnByDefault: true, Start: startServiceCIDRController},
+		"resourceclaim-controller":                       {OnByDefault: true, Start: startResourceClaimController},
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
@@ -614,6 +616,20 @@ func startServiceCIDRController(ctx context.Context, cc ControllerContext) error
 		return err
 	}
 	go c.Run(ctx, 5)
+	return nil
+}
+
+func startResourceClaimController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("resource-claim-controller")
+	if err != nil {
+		return err
+	}
+	r := cc.InformerFactory.Resource().V1()
+	c, err := resourceclaim.NewController(client, cc.InformerFactory.Core().V1().Pods(), r.ResourceClaims(), r.ResourceClaimTemplates())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 10)
 	return nil
 }
 

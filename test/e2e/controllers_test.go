@@ -57,6 +57,7 @@ func TestControllers(t *testing.T) {
 			t.Run("DaemonSet", func(t *testing.T) { testDaemonSetPerNode(t, s) })
 			t.Run("IndexedJob", func(t *testing.T) { testIndexedJob(t, s) })
 			t.Run("NamespaceDeletion", func(t *testing.T) { testNamespaceDeletion(t, s) })
+			t.Run("ResourceClaimFromTemplate", func(t *testing.T) { testResourceClaimFromTemplate(t, s) })
 		})
 	})
 	t.Run("CronJob", cronJob)
