@@ -51,6 +51,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/statefulset"
 	"github.com/skiff-project/skiff/pkg/controller/tainteviction"
 	"github.com/skiff-project/skiff/pkg/controller/tokencleaner"
+	"github.com/skiff-project/skiff/pkg/controller/ttl"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
 	"github.com/skiff-project/skiff/pkg/controller/volume/ephemeral"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
@@ -109,6 +110,7 @@ func NewControllers() map[string]Controller {
 		"volumeattributesclass-protection-controller":    {OnByDefault: true, Start: startVACProtection},
 		"service-cidr-controller":                        {OnByDefault: true, Start: startServiceCIDRController},
 		"resourceclaim-controller":                       {OnByDefault: true, Start: startResourceClaimController},
+		"ttl-controller":                                 {OnByDefault: true, Aliases: []string{"ttl"}, Start: startTTLController},
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
@@ -630,6 +632,19 @@ func startResourceClaimController(ctx context.Context, cc ControllerContext) err
 		return err
 	}
 	go c.Run(ctx, 10)
+	return nil
+}
+
+func startTTLController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("ttl-controller")
+	if err != nil {
+		return err
+	}
+	c, err := ttl.NewController(client, cc.InformerFactory.Core().V1().Nodes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
 	return nil
 }
 
