@@ -7,9 +7,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	validatingpolicy "k8s.io/apiserver/pkg/admission/plugin/policy/validating"
+	"k8s.io/apiserver/pkg/cel/openapi/resolver"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	clientscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/scale"
@@ -53,12 +56,14 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/tokencleaner"
 	"github.com/skiff-project/skiff/pkg/controller/ttl"
 	"github.com/skiff-project/skiff/pkg/controller/ttlafterfinished"
+	"github.com/skiff-project/skiff/pkg/controller/validatingadmissionpolicystatus"
 	"github.com/skiff-project/skiff/pkg/controller/volume/ephemeral"
 	"github.com/skiff-project/skiff/pkg/controller/volume/localpath"
 	"github.com/skiff-project/skiff/pkg/controller/volume/persistentvolume"
 	"github.com/skiff-project/skiff/pkg/controller/volume/pvcprotection"
 	"github.com/skiff-project/skiff/pkg/controller/volume/pvprotection"
 	"github.com/skiff-project/skiff/pkg/controller/volume/vacprotection"
+	"github.com/skiff-project/skiff/pkg/generated/openapi"
 	skiffquota "github.com/skiff-project/skiff/pkg/quota"
 )
 
@@ -111,6 +116,7 @@ func NewControllers() map[string]Controller {
 		"service-cidr-controller":                        {OnByDefault: true, Start: startServiceCIDRController},
 		"resourceclaim-controller":                       {OnByDefault: true, Start: startResourceClaimController},
 		"ttl-controller":                                 {OnByDefault: true, Aliases: []string{"ttl"}, Start: startTTLController},
+		"validatingadmissionpolicy-status-controller":    {OnByDefault: true, Start: startVAPStatusController},
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
@@ -641,6 +647,24 @@ func startTTLController(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	c, err := ttl.NewController(client, cc.InformerFactory.Core().V1().Nodes())
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx, 5)
+	return nil
+}
+
+func startVAPStatusController(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("validatingadmissionpolicy-status-controller")
+	if err != nil {
+		return err
+	}
+	// Built-in kinds from the compiled-in OpenAPI definitions, the rest
+	// (custom resources, aggregated APIs) from the server's OpenAPI v3.
+	schemas := resolver.NewDefinitionsSchemaResolver(openapi.GetOpenAPIDefinitions, clientscheme.Scheme).
+		Combine(&resolver.ClientDiscoveryResolver{Discovery: client.Discovery()})
+	c, err := validatingadmissionpolicystatus.NewController(client, cc.InformerFactory.Admissionregistration().V1().ValidatingAdmissionPolicies(),
+		&validatingpolicy.TypeChecker{SchemaResolver: schemas, RestMapper: cc.RESTMapper})
 	if err != nil {
 		return err
 	}

@@ -264,6 +264,24 @@ spec:
 			t.Errorf("got %q\nwant %q", strings.TrimSpace(out), want)
 		}
 		kubectlMust(t, s, deployment("small", 3), "create", "-f", "-")
+
+		// The status controller type-checks policies (this one has no binding).
+		kubectlMust(t, s, `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: typo}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [apps], apiVersions: [v1], operations: [CREATE], resources: [deployments]}]
+  validations:
+  - expression: "object.spec.replicas <= 5"
+  - expression: "object.spec.replicaz <= 5"
+`, "apply", "-f", "-")
+		eventually(t, 30*time.Second, "type-checking warning in the policy's status", func() (bool, error) {
+			out, err := s.Kubectl(ctx, "", "get", "validatingadmissionpolicy", "typo", "-o",
+				`jsonpath={.status.observedGeneration} {range .status.typeChecking.expressionWarnings[*]}{.fieldRef}: {.warning}{end}`)
+			return err == nil && strings.HasPrefix(out, "1 spec.validations[1].expression: ") &&
+				strings.Contains(out, "undefined field 'replicaz'") && !strings.Contains(out, "validations[0]"), fmt.Errorf("%s", out)
+		})
 	})
 
 	t.Run("LimitRange defaults and ResourceQuota", func(t *testing.T) {
