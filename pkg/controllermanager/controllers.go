@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/bootstrapsigner"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/approver"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/cleaner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/pcrcleaner"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/signer"
 	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
 	"github.com/skiff-project/skiff/pkg/controller/cronjob"
@@ -120,6 +121,7 @@ func NewControllers() map[string]Controller {
 		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
 		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
 		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
+		"podcertificaterequest-cleaner-controller":       {OnByDefault: true, Start: startPCRCleaner},
 		// Off unless asked for, as upstream (kubeadm and skiff server turn them on).
 		"bootstrap-signer-controller":          {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
 		"token-cleaner-controller":             {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
@@ -717,6 +719,15 @@ func startCSRApproving(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, 5)
+	return nil
+}
+
+func startPCRCleaner(ctx context.Context, cc ControllerContext) error {
+	client, err := cc.ClientFor("podcertificaterequestcleaner")
+	if err != nil {
+		return err
+	}
+	go pcrcleaner.NewController(client, cc.InformerFactory.Certificates().V1().PodCertificateRequests()).Run(ctx)
 	return nil
 }
 
