@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/controller/bootstrapsigner"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/approver"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/cleaner"
+	"github.com/skiff-project/skiff/pkg/controller/certificates/ctbpublisher"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/pcrcleaner"
 	"github.com/skiff-project/skiff/pkg/controller/certificates/signer"
 	"github.com/skiff-project/skiff/pkg/controller/clusterroleaggregation"
@@ -91,37 +92,38 @@ const (
 // controller name. Each lives in its own package under pkg/controller.
 func NewControllers() map[string]Controller {
 	return map[string]Controller{
-		"namespace-controller":                           {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
-		"garbage-collector-controller":                   {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
-		"serviceaccount-controller":                      {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
-		"root-ca-certificate-publisher-controller":       {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
-		"replicaset-controller":                          {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
-		"replicationcontroller-controller":               {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
-		"deployment-controller":                          {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
-		"statefulset-controller":                         {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
-		"daemonset-controller":                           {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
-		"job-controller":                                 {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
-		"cronjob-controller":                             {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
-		"ttl-after-finished-controller":                  {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
-		"pod-garbage-collector-controller":               {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
-		"disruption-controller":                          {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
-		"resourcequota-controller":                       {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
-		"node-ipam-controller":                           {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
-		"node-lifecycle-controller":                      {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
-		"taint-eviction-controller":                      {OnByDefault: true, Start: startTaintEvictionController},
-		"persistentvolume-binder-controller":             {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
-		"persistentvolumeclaim-protection-controller":    {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
-		"persistentvolume-protection-controller":         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
-		"ephemeral-volume-controller":                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
-		"volumeattributesclass-protection-controller":    {OnByDefault: true, Start: startVACProtection},
-		"service-cidr-controller":                        {OnByDefault: true, Start: startServiceCIDRController},
-		"resourceclaim-controller":                       {OnByDefault: true, Start: startResourceClaimController},
-		"ttl-controller":                                 {OnByDefault: true, Aliases: []string{"ttl"}, Start: startTTLController},
-		"validatingadmissionpolicy-status-controller":    {OnByDefault: true, Start: startVAPStatusController},
-		"certificatesigningrequest-signing-controller":   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
-		"certificatesigningrequest-approving-controller": {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
-		"certificatesigningrequest-cleaner-controller":   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
-		"podcertificaterequest-cleaner-controller":       {OnByDefault: true, Start: startPCRCleaner},
+		"namespace-controller":                                           {OnByDefault: true, Aliases: []string{"namespace"}, Start: startNamespaceController},
+		"garbage-collector-controller":                                   {OnByDefault: true, Aliases: []string{"garbagecollector"}, Start: startGarbageCollector},
+		"serviceaccount-controller":                                      {OnByDefault: true, Aliases: []string{"serviceaccount"}, Start: startServiceAccountController},
+		"root-ca-certificate-publisher-controller":                       {OnByDefault: true, Aliases: []string{"root-ca-cert-publisher"}, Start: startRootCACertPublisher},
+		"replicaset-controller":                                          {OnByDefault: true, Aliases: []string{"replicaset"}, Start: startReplicaSetController},
+		"replicationcontroller-controller":                               {OnByDefault: true, Aliases: []string{"replicationcontroller"}, Start: startReplicationController},
+		"deployment-controller":                                          {OnByDefault: true, Aliases: []string{"deployment"}, Start: startDeploymentController},
+		"statefulset-controller":                                         {OnByDefault: true, Aliases: []string{"statefulset"}, Start: startStatefulSetController},
+		"daemonset-controller":                                           {OnByDefault: true, Aliases: []string{"daemonset"}, Start: startDaemonSetController},
+		"job-controller":                                                 {OnByDefault: true, Aliases: []string{"job"}, Start: startJobController},
+		"cronjob-controller":                                             {OnByDefault: true, Aliases: []string{"cronjob"}, Start: startCronJobController},
+		"ttl-after-finished-controller":                                  {OnByDefault: true, Aliases: []string{"ttl-after-finished"}, Start: startTTLAfterFinishedController},
+		"pod-garbage-collector-controller":                               {OnByDefault: true, Aliases: []string{"podgc"}, Start: startPodGC},
+		"disruption-controller":                                          {OnByDefault: true, Aliases: []string{"disruption"}, Start: startDisruptionController},
+		"resourcequota-controller":                                       {OnByDefault: true, Aliases: []string{"resourcequota"}, Start: startResourceQuotaController},
+		"node-ipam-controller":                                           {OnByDefault: true, Aliases: []string{"nodeipam"}, Start: startNodeIPAMController},
+		"node-lifecycle-controller":                                      {OnByDefault: true, Aliases: []string{"nodelifecycle"}, Start: startNodeLifecycleController},
+		"taint-eviction-controller":                                      {OnByDefault: true, Start: startTaintEvictionController},
+		"persistentvolume-binder-controller":                             {OnByDefault: true, Aliases: []string{"persistentvolume-binder"}, Start: startPersistentVolumeBinder},
+		"persistentvolumeclaim-protection-controller":                    {OnByDefault: true, Aliases: []string{"pvc-protection"}, Start: startPVCProtection},
+		"persistentvolume-protection-controller":                         {OnByDefault: true, Aliases: []string{"pv-protection"}, Start: startPVProtection},
+		"ephemeral-volume-controller":                                    {OnByDefault: true, Aliases: []string{"ephemeral-volume"}, Start: startEphemeralVolumeController},
+		"volumeattributesclass-protection-controller":                    {OnByDefault: true, Start: startVACProtection},
+		"service-cidr-controller":                                        {OnByDefault: true, Start: startServiceCIDRController},
+		"resourceclaim-controller":                                       {OnByDefault: true, Start: startResourceClaimController},
+		"ttl-controller":                                                 {OnByDefault: true, Aliases: []string{"ttl"}, Start: startTTLController},
+		"validatingadmissionpolicy-status-controller":                    {OnByDefault: true, Start: startVAPStatusController},
+		"certificatesigningrequest-signing-controller":                   {OnByDefault: true, Aliases: []string{"csrsigning"}, Start: startCSRSigning},
+		"certificatesigningrequest-approving-controller":                 {OnByDefault: true, Aliases: []string{"csrapproving"}, Start: startCSRApproving},
+		"certificatesigningrequest-cleaner-controller":                   {OnByDefault: true, Aliases: []string{"csrcleaner"}, Start: startCSRCleaner},
+		"podcertificaterequest-cleaner-controller":                       {OnByDefault: true, Start: startPCRCleaner},
+		"kube-apiserver-serving-clustertrustbundle-publisher-controller": {OnByDefault: true, Start: startCTBPublisher},
 		// Off unless asked for, as upstream (kubeadm and skiff server turn them on).
 		"bootstrap-signer-controller":          {Aliases: []string{"bootstrapsigner"}, Start: startBootstrapSigner},
 		"token-cleaner-controller":             {Aliases: []string{"tokencleaner"}, Start: startTokenCleaner},
@@ -719,6 +721,25 @@ func startCSRApproving(ctx context.Context, cc ControllerContext) error {
 		return err
 	}
 	go c.Run(ctx, 5)
+	return nil
+}
+
+// startCTBPublisher publishes the CA of the API server's serving
+// certificate (the root CA bundle, as upstream) as a ClusterTrustBundle.
+func startCTBPublisher(ctx context.Context, cc ControllerContext) error {
+	rootCA, err := rootCABundle(cc)
+	if err != nil {
+		return err
+	}
+	client, err := cc.ClientFor("kube-apiserver-serving-clustertrustbundle-publisher")
+	if err != nil {
+		return err
+	}
+	c, err := ctbpublisher.NewController(client, rootCA, cc.Options.ResyncPeriod)
+	if err != nil {
+		return err
+	}
+	go c.Run(ctx)
 	return nil
 }
 

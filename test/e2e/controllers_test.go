@@ -58,6 +58,7 @@ func TestControllers(t *testing.T) {
 			t.Run("IndexedJob", func(t *testing.T) { testIndexedJob(t, s) })
 			t.Run("NamespaceDeletion", func(t *testing.T) { testNamespaceDeletion(t, s) })
 			t.Run("ResourceClaimFromTemplate", func(t *testing.T) { testResourceClaimFromTemplate(t, s) })
+			t.Run("Publishers", func(t *testing.T) { testPublishers(t, s) })
 		})
 	})
 	t.Run("CronJob", cronJob)
