@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/admission/limitranger"
 	"github.com/skiff-project/skiff/pkg/admission/noderestriction"
 	"github.com/skiff-project/skiff/pkg/admission/nodetaint"
+	"github.com/skiff-project/skiff/pkg/admission/podsecurity"
 	"github.com/skiff-project/skiff/pkg/admission/priority"
 	"github.com/skiff-project/skiff/pkg/admission/pvcresize"
 	"github.com/skiff-project/skiff/pkg/admission/runtimeclass"
@@ -43,6 +44,7 @@ var OrderedPlugins = []string{
 	serviceaccount.PluginName,
 	noderestriction.PluginName,
 	nodetaint.PluginName,
+	podsecurity.PluginName,
 	priority.PluginName,
 	defaulttolerationseconds.PluginName,
 	defaultstorageclass.PluginName,
@@ -73,6 +75,7 @@ func RegisterAllPlugins(plugins *admission.Plugins) {
 	serviceaccount.Register(plugins)
 	noderestriction.Register(plugins)
 	nodetaint.Register(plugins)
+	podsecurity.Register(plugins)
 	priority.Register(plugins)
 	defaulttolerationseconds.Register(plugins)
 	defaultstorageclass.Register(plugins)

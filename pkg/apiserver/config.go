@@ -228,6 +228,7 @@ func NewConfig(o *Options, embedded *etcd.Server) (*Config, error) {
 	admissionOptions.DefaultOffPlugins = skiffadmission.DefaultOffPlugins()
 	admissionOptions.EnablePlugins = o.EnableAdmissionPlugins
 	admissionOptions.DisablePlugins = o.DisableAdmissionPlugins
+	admissionOptions.ConfigFile = o.AdmissionControlConfigFile
 	if errs := admissionOptions.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("admission: %v", errs)
 	}

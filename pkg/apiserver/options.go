@@ -53,6 +53,9 @@ type Options struct {
 	// DisableAdmissionPlugins turns off admission plugins that are on by
 	// default; EnableAdmissionPlugins turns on ones that are off.
 	EnableAdmissionPlugins, DisableAdmissionPlugins []string
+	// AdmissionControlConfigFile is an AdmissionConfiguration file: the
+	// plugins' own configurations (e.g. PodSecurity's cluster defaults).
+	AdmissionControlConfigFile string
 
 	// Audit is upstream's audit logging and webhook options.
 	Audit *genericoptions.AuditOptions
@@ -173,6 +176,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.AuthorizationModes, "authorization-mode", o.AuthorizationModes, "Authorizers in order: Node, RBAC, AlwaysAllow, AlwaysDeny.")
 	fs.StringSliceVar(&o.EnableAdmissionPlugins, "enable-admission-plugins", o.EnableAdmissionPlugins, "Admission plugins to turn on in addition to the default ones.")
 	fs.StringSliceVar(&o.DisableAdmissionPlugins, "disable-admission-plugins", o.DisableAdmissionPlugins, "Default admission plugins to turn off.")
+	fs.StringVar(&o.AdmissionControlConfigFile, "admission-control-config-file", o.AdmissionControlConfigFile, "AdmissionConfiguration file with admission plugins' configurations (e.g. PodSecurity defaults and exemptions).")
 
 	o.Audit.AddFlags(fs)
 	fs.StringVar(&o.EncryptionProviderConfig, "encryption-provider-config", o.EncryptionProviderConfig, "EncryptionConfiguration file: how resources (e.g. secrets) are encrypted in etcd.")

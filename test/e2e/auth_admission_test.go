@@ -284,6 +284,46 @@ spec:
 		})
 	})
 
+	t.Run("PodSecurity", func(t *testing.T) {
+		kubectlMust(t, s, `apiVersion: v1
+kind: Namespace
+metadata:
+  name: restricted
+  labels: {pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/warn: restricted}
+`, "apply", "-f", "-")
+		pod := `apiVersion: v1
+kind: Pod
+metadata: {name: root, namespace: restricted}
+spec:
+  containers: [{name: c, image: busybox, securityContext: {privileged: true}}]
+`
+		out, err := s.Kubectl(ctx, pod, "create", "-f", "-")
+		want := `pods "root" is forbidden: violates PodSecurity "restricted:latest": privileged (container "c" must not set securityContext.privileged=true)`
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("privileged pod in a restricted namespace: got %q\nwant it to contain %q", strings.TrimSpace(out), want)
+		}
+		// A workload is admitted with a warning (its pods are refused later).
+		out = kubectlMust(t, s, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: root, namespace: restricted}
+spec:
+  selector: {matchLabels: {app: root}}
+  template:
+    metadata: {labels: {app: root}}
+    spec: {containers: [{name: c, image: busybox, securityContext: {privileged: true}}]}
+`, "create", "-f", "-")
+		if !strings.Contains(out, `Warning: would violate PodSecurity "restricted:latest"`) {
+			t.Errorf("privileged deployment: no PodSecurity warning in %q", out)
+		}
+		// Raising a namespace's level warns about its running pods.
+		kubectlMust(t, s, "", "create", "namespace", "lax")
+		kubectlMust(t, s, strings.ReplaceAll(pod, "restricted", "lax"), "create", "-f", "-")
+		out = kubectlMust(t, s, "", "label", "namespace", "lax", "pod-security.kubernetes.io/enforce=baseline")
+		if !strings.Contains(out, `existing pods in namespace "lax" violate the new PodSecurity enforce level "baseline:latest"`) {
+			t.Errorf("labelling a namespace with running privileged pods: %q", out)
+		}
+	})
+
 	t.Run("LimitRange defaults and ResourceQuota", func(t *testing.T) {
 		kubectlMust(t, s, `apiVersion: v1
 kind: Namespace
