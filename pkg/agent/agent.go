@@ -205,8 +205,15 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return fmt.Errorf("connect to the CRI image service: %w", err)
 	}
+	// Image volumes are mounted from containerd's snapshots directly (its
+	// CRI has no image volumes); the connection lives as long as the node.
+	views, err := image.Dial(sup.Socket())
+	if err != nil {
+		return err
+	}
+	defer views.Close()
 	kl, err := kubelet.New(kubelet.Config{
-		NodeName: o.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Images: images,
+		NodeName: o.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Images: images, ImageViews: views,
 		RootDir: filepath.Join(dir, "kubelet"), PodLogsDir: filepath.Join(dir, "pod-logs"),
 		CgroupParent: o.CgroupParent, PodCIDR: podCIDR, Port: o.KubeletPort,
 		ClusterDNS: o.ClusterDNS, ClusterDomain: o.ClusterDomain, Version: version.Get().GitVersion,

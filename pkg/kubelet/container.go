@@ -110,7 +110,7 @@ func (kl *Kubelet) containerMounts(pod *v1.Pod, c *v1.Container, sc *syncContext
 				}
 			}
 		}
-		mount := &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: m.ReadOnly}
+		mount := &runtimeapi.Mount{ContainerPath: m.MountPath, HostPath: host, Readonly: m.ReadOnly || isImageVolume(pod, m.Name)}
 		switch {
 		case m.MountPropagation != nil && *m.MountPropagation == v1.MountPropagationBidirectional:
 			mount.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
@@ -321,4 +321,14 @@ func oomScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int64 {
 	req := c.Resources.Requests.Memory().Value()
 	adj := 1000 - (1000*req)/memoryCapacity
 	return max(2, min(adj, 999))
+}
+
+// isImageVolume: image volumes are always mounted read-only.
+func isImageVolume(pod *v1.Pod, name string) bool {
+	for i := range pod.Spec.Volumes {
+		if pod.Spec.Volumes[i].Name == name {
+			return pod.Spec.Volumes[i].Image != nil
+		}
+	}
+	return false
 }

@@ -48,6 +48,9 @@ type Config struct {
 	// Runtime and Images are the CRI services.
 	Runtime internalapi.RuntimeService
 	Images  internalapi.ImageManagerService
+	// ImageViews mounts image volumes (containerd snapshot views); nil:
+	// pods with image volumes fail to mount them.
+	ImageViews volume.ImageViews
 	// RootDir holds pods' volumes (RootDir/pods/<uid>/volumes/...).
 	RootDir string
 	// PodLogsDir holds container logs (<ns>_<name>_<uid>/<container>/<n>.log).
@@ -159,6 +162,7 @@ func New(cfg Config) (*Kubelet, error) {
 		Client:   cfg.Client,
 		NodeName: cfg.NodeName,
 		HostIPs:  func() []string { return kl.hostIPs },
+		Images:   cfg.ImageViews,
 	})
 	kl.status = newStatusManager(cfg.Client, kl.statusTarget)
 	kl.workers = newPodWorkers(kl)

@@ -357,6 +357,74 @@ spec:
 		t.Logf("configMap update visible after %v", time.Since(start).Round(time.Second))
 	})
 
+	t.Run("image volume: the image's files, read-only; unmounted at deletion", func(t *testing.T) {
+		apply(t, s, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: imgvol}
+spec:
+  nodeName: %s
+  containers:
+  - name: c
+    image: busybox
+    command: ["sleep", "3600"]
+    volumeMounts: [{name: img, mountPath: /img}]
+  volumes:
+  - {name: img, image: {reference: busybox, pullPolicy: Always}}
+`, a.NodeName))
+		pod := waitRunning(t, c, "imgvol", 20*time.Second)
+		// busybox's image holds /bin/busybox; the container sees it at /img.
+		if out, err := s.Kubectl(ctx, "", "exec", "imgvol", "--", "ls", "/img/bin/busybox"); err != nil || strings.TrimSpace(out) != "/img/bin/busybox" {
+			t.Fatalf("ls /img/bin/busybox = %q, %v", out, err)
+		}
+		if out, err := s.Kubectl(ctx, "", "exec", "imgvol", "--", "touch", "/img/new"); err == nil || !strings.Contains(out, "Read-only file system") {
+			t.Errorf("writing into the image volume: err %v, output %q; want Read-only file system", err, out)
+		}
+		mounted := func() bool {
+			data, _ := os.ReadFile("/proc/self/mountinfo")
+			return strings.Contains(string(data), string(pod.UID)+"/volumes/kubernetes.io~image/img")
+		}
+		if !mounted() {
+			t.Fatal("no image volume mount on the host")
+		}
+		// The volume is a containerd snapshot view, removed with the pod.
+		views := func() string {
+			out, _ := exec.Command("ctr", "--address", filepath.Join(a.Dir, "agent", "containerd", "containerd.sock"),
+				"-n", "k8s.io", "snapshots", "ls").CombinedOutput()
+			return string(out)
+		}
+		view := "skiff-image-volume/" + string(pod.UID) + "/img"
+		if !strings.Contains(views(), view) {
+			t.Fatalf("no snapshot view %s in:\n%s", view, views())
+		}
+		if out, err := s.Kubectl(ctx, "", "delete", "pod", "imgvol", "--grace-period=0", "--force"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		eventuallyState(t, 30*time.Second, "image volume unmounted", func() (bool, string) { return !mounted(), "still mounted" })
+		eventuallyState(t, 30*time.Second, "snapshot view removed", func() (bool, string) { return !strings.Contains(views(), view), "still there" })
+	})
+
+	t.Run("image volume of an absent image", func(t *testing.T) {
+		apply(t, s, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: imgabsent}
+spec:
+  nodeName: %s
+  containers:
+  - {name: c, image: busybox, command: ["sleep", "3600"], volumeMounts: [{name: img, mountPath: /img}]}
+  volumes:
+  - {name: img, image: {reference: example.invalid/absent:1, pullPolicy: Never}}
+`, a.NodeName))
+		eventuallyState(t, 20*time.Second, "FailedMount event", func() (bool, string) {
+			evs, err := c.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=imgabsent,reason=FailedMount"})
+			if err != nil || len(evs.Items) == 0 {
+				return false, "no event"
+			}
+			return strings.Contains(evs.Items[0].Message, `image "example.invalid/absent:1" is not present on the node`), evs.Items[0].Message
+		})
+	})
+
 	t.Run("absent image with pull policy Never", func(t *testing.T) {
 		apply(t, s, fmt.Sprintf(`
 apiVersion: v1

@@ -28,6 +28,8 @@ type Config struct {
 	NodeName string
 	// HostIPs are the node's IPs (for the downward API).
 	HostIPs func() []string
+	// Images mounts image volumes; nil: they are refused.
+	Images ImageViews
 }
 
 // Manager sets up and tears down pods' volumes.
@@ -103,6 +105,8 @@ func (sc *setupContext) setUp(vol *v1.Volume) (string, error) {
 	case s.Ephemeral != nil:
 		// The ephemeral volume controller creates <pod>-<volume> claims.
 		return sc.persistentVolumeClaim(sc.pod.Name + "-" + vol.Name)
+	case s.Image != nil:
+		return sc.image(vol.Name, s.Image)
 	}
 	return "", fmt.Errorf("volume type not supported on this node")
 }
@@ -140,6 +144,13 @@ func (m *Manager) TearDown(uid types.UID) error {
 	}
 	m.tokens.forget(uid)
 	m.podCerts.forget(uid)
+	// Image views go once nothing mounts them; only pods that had image
+	// volumes ask containerd.
+	if _, err := os.Stat(filepath.Join(podDir, "volumes", kindImage)); err == nil && len(errs) == 0 {
+		if err := m.removeImageViews(uid); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := os.RemoveAll(podDir); err != nil {
 		errs = append(errs, err)
 	}
