@@ -253,6 +253,12 @@ build_image() {
       # upstream: FROM agnhost; COPY html/<name>.jpg, html/data.json; CMD ["test-webserver"]
       agnhost_rootfs "$r"
       cp "$IMAGES_SRC/$name/html/$name.jpg" "$IMAGES_SRC/$name/html/data.json" "$r/"
+      # Upstream's image is Alpine-based, and the image volume test reads
+      # its /etc/os-release ("Alpine Linux"): carry that file as upstream's
+      # image has it, in place of Debian's symlink.
+      rm -f "$r/etc/os-release"
+      printf '%s\n' '# as in upstream'"'"'s image (FROM agnhost, alpine); this rootfs is Debian packages' \
+        'NAME="Alpine Linux"' 'ID=alpine' 'PRETTY_NAME="Alpine Linux"' 'HOME_URL="https://alpinelinux.org/"' >"$r/etc/os-release"
       opts=(-c test-webserver) entry=(/agnhost)
       ;;
     busybox)
