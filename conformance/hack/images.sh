@@ -128,14 +128,20 @@ add_user() {
 # `busybox --list-full` puts it (alpine's layout), or with all-in-bin every
 # link in /bin, as the official busybox image has them (tests exec e.g.
 # /bin/sysctl, which --list-full puts in /sbin).
+# With BUSYBOX_BIN set, that binary is installed instead of Debian's.
 busybox_install() {
   local r=$1 flat=${2:-} tmp
-  tmp=$(mktemp -d)
-  deb_install "$tmp" busybox-static
   mkdir -p "$r/bin" "$r/sbin" "$r/usr/bin" "$r/usr/sbin"
-  install -m 0755 "$tmp/bin/busybox" "$r/bin/busybox"
-  cat "$tmp/.debian-packages" >>"$r/.debian-packages"
-  rm -rf "$tmp"
+  if [ -n "${BUSYBOX_BIN:-}" ]; then
+    install -m 0755 "$BUSYBOX_BIN" "$r/bin/busybox"
+    echo "busybox $BUSYBOX_VERSION (built from $BUSYBOX_SRC_URL, sha256 $BUSYBOX_SRC_SHA256)" >>"$r/.debian-packages"
+  else
+    tmp=$(mktemp -d)
+    deb_install "$tmp" busybox-static
+    install -m 0755 "$tmp/bin/busybox" "$r/bin/busybox"
+    cat "$tmp/.debian-packages" >>"$r/.debian-packages"
+    rm -rf "$tmp"
+  fi
   local a dir name
   while read -r a; do
     dir=$(dirname "$a") name=$(basename "$a")
@@ -147,6 +153,46 @@ busybox_install() {
     mkdir -p "$r$dir"
     ln -s /bin/busybox "$r$dir/$name"
   done < <("$r/bin/busybox" --list-full | sed 's|^|/|')
+}
+
+# busybox_upstream: builds (once) and prints the path of BusyBox 1.37.0, the
+# version of upstream's busybox image, from its source tarball as Debian's
+# archive carries it (checksum pinned), with upstream's defconfig, static.
+# Debian bookworm's busybox-static is 1.35, whose ash drops environment
+# variables whose names are not shell identifiers (envFrom keys such as
+# data-1) before running a command; 1.37's defconfig ash keeps them, as the
+# env tests expect, and prints "can't create ...: Read-only file system" as
+# the read-only root filesystem test expects.
+BUSYBOX_VERSION=1.37.0
+BUSYBOX_SRC_URL=${BUSYBOX_SRC_URL:-http://deb.debian.org/debian/pool/main/b/busybox/busybox_1.37.0.orig.tar.bz2}
+BUSYBOX_SRC_SHA256=3311dff32e746499f4df0d5df04d7eb396382d7e108bb9250e7b519b837043a4
+busybox_upstream() {
+  local out=$BIN_DIR/busybox-$BUSYBOX_VERSION src=$DEB_CACHE/busybox_$BUSYBOX_VERSION.orig.tar.bz2 b=$WORK/busybox-src t
+  if [ -x "$out" ]; then
+    echo "$out"
+    return
+  fi
+  for t in gcc make bzip2 curl; do
+    command -v "$t" >/dev/null || die "building busybox $BUSYBOX_VERSION needs $t (Debian: apt-get install gcc libc6-dev make bzip2 curl)"
+  done
+  if ! echo "$BUSYBOX_SRC_SHA256  $src" | sha256sum -c --quiet >/dev/null 2>&1; then
+    log "busybox: fetching $BUSYBOX_SRC_URL"
+    curl -fsSL --retry 3 -o "$src.part" "$BUSYBOX_SRC_URL" || die "cannot fetch $BUSYBOX_SRC_URL (set BUSYBOX_SRC_URL to a mirror)"
+    echo "$BUSYBOX_SRC_SHA256  $src.part" | sha256sum -c --quiet >/dev/null || die "checksum mismatch for $BUSYBOX_SRC_URL"
+    mv "$src.part" "$src"
+  fi
+  log "busybox: building $BUSYBOX_VERSION (defconfig, static; log: $b.log)"
+  rm -rf "$b"
+  mkdir -p "$b" "$BIN_DIR"
+  tar -xjf "$src" -C "$b" --strip-components=1
+  # tc does not build against current kernel headers (the official image
+  # leaves it out too).
+  (cd "$b" && make defconfig &&
+    sed -i 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/; s/^CONFIG_TC=y/# CONFIG_TC is not set/' .config &&
+    make oldconfig </dev/null && make -j"$(nproc)" busybox) >"$b.log" 2>&1 || die "building busybox failed: see $b.log"
+  install -m 0755 "$b/busybox" "$out"
+  rm -rf "$b"
+  echo "$out"
 }
 
 # alpine_like ROOTFS: the base of upstream's alpine-based images: busybox
@@ -262,18 +308,12 @@ build_image() {
       opts=(-c test-webserver) entry=(/agnhost)
       ;;
     busybox)
-      # upstream: FROM busybox:1.37.0 (CMD ["sh"]); here Debian's busybox-static
+      # upstream: FROM busybox:1.37.0 (CMD ["sh"]): BusyBox 1.37.0 built
+      # from source (busybox_upstream), every applet linked in /bin.
       base_etc "$r"
-      busybox_install "$r" all-in-bin
-      # Upstream's busybox 1.37 ash passes environment variables whose
-      # names are not shell identifiers (data-1, 1-x: envFrom keys, relaxed
-      # names) on to the commands it runs; Debian's 1.35 drops them. bash
-      # passes them, so sh here is bash (static, like busybox). Trade-off:
-      # "should not write to root filesystem" expects ash's exact message
-      # ("/bin/sh: can't create /file: Read-only file system") and fails;
-      # three env tests pass instead. A busybox >= 1.36 build would fix both.
-      deb_install "$r" bash-static
-      ln -sf /bin/bash-static "$r/bin/sh"
+      local bb
+      bb=$(busybox_upstream) || exit 1
+      BUSYBOX_BIN=$bb busybox_install "$r" all-in-bin
       mkdir -p "$r/var/www" "$r/var/spool/mail" "$r/usr/sbin"
       opts=(-c sh)
       ;;
