@@ -4,9 +4,10 @@
 # The node agent needs a container runtime: Debian's containerd and runc,
 # the CNI plugins (bridge, host-local, portmap, loopback in /usr/lib/cni),
 # iptables (nft backend), conntrack and iproute2; busybox-static is the
-# source of the busybox test image (hack/images/build.sh).
+# source of the busybox test image (hack/images/build.sh); gcc, libc6-dev and
+# bzip2 build the conformance busybox image (BusyBox 1.37 from source).
 set -euo pipefail
-pkgs=(ca-certificates curl jq make git
+pkgs=(ca-certificates curl jq make git gcc libc6-dev bzip2
   containerd runc iptables conntrack containernetworking-plugins busybox-static iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
