@@ -224,6 +224,7 @@ func (s *Scheduler) addAllEventHandlers() error {
 		{"storage.k8s.io/v1/csinodes", framework.CSINode, func() cache.SharedIndexInformer { return f.Storage().V1().CSINodes().Informer() }},
 		{"storage.k8s.io/v1/csidrivers", framework.CSIDriver, func() cache.SharedIndexInformer { return f.Storage().V1().CSIDrivers().Informer() }},
 		{"storage.k8s.io/v1/volumeattachments", framework.VolumeAttachment, func() cache.SharedIndexInformer { return f.Storage().V1().VolumeAttachments().Informer() }},
+		{"resource.k8s.io/v1/resourceclaims", framework.ResourceClaim, func() cache.SharedIndexInformer { return f.Resource().V1().ResourceClaims().Informer() }},
 	} {
 		if !s.served(r.gvr) {
 			continue

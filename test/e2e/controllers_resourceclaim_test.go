@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,6 +78,35 @@ func testResourceClaimFromTemplate(t *testing.T, s *framework.Server) {
 	}
 	if !metav1.IsControlledBy(claim, pod) || claim.Annotations[resourceapi.PodResourceClaimAnnotation] != "accel" || claim.Labels["from"] != "template" {
 		t.Errorf("claim %s metadata = %+v", claimName, claim.ObjectMeta)
+	}
+
+	// A pod left to the scheduler waits: nothing allocates its claim.
+	waiting, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "waiting"},
+		Spec: corev1.PodSpec{
+			NodeSelector:   map[string]string{mainPoolLabel: "main"},
+			Containers:     []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10"}},
+			ResourceClaims: []corev1.PodResourceClaim{{Name: "accel", ResourceClaimTemplateName: ptr.To("gpu")}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastMsg string
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, waiting.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse {
+				lastMsg = cond.Message
+				return strings.Contains(cond.Message, "cannot allocate all claims"), nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Errorf("pod with an unallocated claim: PodScheduled message %q, want it unschedulable: cannot allocate all claims", lastMsg)
 	}
 
 	// Done pod: its generated claim goes.

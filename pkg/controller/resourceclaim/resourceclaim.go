@@ -240,7 +240,8 @@ func (c *Controller) syncPod(ctx context.Context, namespace, name string) error 
 		if checkOwner && resourceclaim.IsForPod(pod, claim, false) != nil {
 			continue
 		}
-		if claim.Status.Allocation != nil && !resourceclaim.IsReservedForPod(pod, claim, false) && resourceclaim.CanBeReserved(claim) {
+		if claim.Status.Allocation != nil && !resourceclaim.IsReservedForPod(pod, claim, false) &&
+			resourceclaim.CanBeReserved(claim) && len(claim.Status.ReservedFor) < resourceapi.ResourceClaimReservedForMaxSize {
 			claim = claim.DeepCopy()
 			claim.Status.ReservedFor = append(claim.Status.ReservedFor, resourceapi.ResourceClaimConsumerReference{
 				Resource: "pods", Name: pod.Name, UID: pod.UID})

@@ -74,8 +74,7 @@ var defaultResourceSpec = []configv1.ResourceSpec{
 }
 
 // DefaultPlugins is upstream v1.37's default plugin set (MultiPoint) with
-// its default feature gates (NodeDeclaredFeatures on; DynamicResources,
-// which skiff does not implement, left out).
+// its default feature gates (NodeDeclaredFeatures and DynamicResources on).
 func DefaultPlugins() *configv1.Plugins {
 	return &configv1.Plugins{MultiPoint: configv1.PluginSet{Enabled: []configv1.Plugin{
 		{Name: names.SchedulingGates},
@@ -92,6 +91,8 @@ func DefaultPlugins() *configv1.Plugins {
 		{Name: names.VolumeZone},
 		{Name: names.PodTopologySpread, Weight: ptr.To[int32](2)},
 		{Name: names.InterPodAffinity, Weight: ptr.To[int32](2)},
+		// Before DefaultPreemption, where upstream's feature gate puts it.
+		{Name: names.DynamicResources, Weight: ptr.To[int32](2)},
 		{Name: names.DefaultPreemption},
 		{Name: names.NodeResourcesBalancedAllocation, Weight: ptr.To[int32](1)},
 		{Name: names.ImageLocality, Weight: ptr.To[int32](1)},

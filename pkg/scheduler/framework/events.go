@@ -31,16 +31,21 @@ const (
 	UpdatePodScaleUp
 	UpdatePodToleration
 	UpdatePodSchedulingGatesEliminated
+	// UpdatePodGeneratedResourceClaim: status.resourceClaimStatuses changed
+	// (the resourceclaim controller recorded a claim it made).
+	UpdatePodGeneratedResourceClaim
 
 	None ActionType = 0
 	All  ActionType = 1<<iota - 1
 
 	Update = UpdateNodeAllocatable | UpdateNodeLabel | UpdateNodeTaint | UpdateNodeCondition | UpdateNodeAnnotation | UpdateNodeDeclaredFeature |
-		UpdatePodLabel | UpdatePodScaleDown | UpdatePodScaleUp | UpdatePodToleration | UpdatePodSchedulingGatesEliminated
+		UpdatePodLabel | UpdatePodScaleDown | UpdatePodScaleUp | UpdatePodToleration | UpdatePodSchedulingGatesEliminated |
+		UpdatePodGeneratedResourceClaim
 )
 
 var actionNames = []string{"Add", "Delete", "UpdateNodeAllocatable", "UpdateNodeLabel", "UpdateNodeTaint", "UpdateNodeCondition",
-	"UpdateNodeAnnotation", "UpdateNodeDeclaredFeature", "UpdatePodLabel", "UpdatePodScaleDown", "UpdatePodScaleUp", "UpdatePodToleration", "UpdatePodSchedulingGatesEliminated"}
+	"UpdateNodeAnnotation", "UpdateNodeDeclaredFeature", "UpdatePodLabel", "UpdatePodScaleDown", "UpdatePodScaleUp", "UpdatePodToleration", "UpdatePodSchedulingGatesEliminated",
+	"UpdatePodGeneratedResourceClaim"}
 
 func (a ActionType) String() string {
 	switch a {
@@ -78,6 +83,7 @@ const (
 	CSINode               EventResource = "storage.k8s.io/CSINode"
 	CSIDriver             EventResource = "storage.k8s.io/CSIDriver"
 	VolumeAttachment      EventResource = "storage.k8s.io/VolumeAttachment"
+	ResourceClaim         EventResource = "resource.k8s.io/ResourceClaim"
 	WildCard              EventResource = "*"
 )
 
@@ -221,6 +227,9 @@ func PodSchedulingPropertiesChange(newPod, oldPod *v1.Pod, isTarget bool) []Clus
 	}
 	if len(newPod.Spec.Tolerations) != len(oldPod.Spec.Tolerations) {
 		add(UpdatePodToleration)
+	}
+	if !equality.Semantic.DeepEqual(newPod.Status.ResourceClaimStatuses, oldPod.Status.ResourceClaimStatuses) {
+		add(UpdatePodGeneratedResourceClaim)
 	}
 	if len(events) == 0 {
 		add(Update)

@@ -21,10 +21,10 @@ func TestDefaultProfile(t *testing.T) {
 	}
 	got := fw.ListPlugins()
 	want := map[string][]string{
-		"PreEnqueue": {"SchedulingGates", "DefaultPreemption"},
+		"PreEnqueue": {"SchedulingGates", "DynamicResources", "DefaultPreemption"},
 		"QueueSort":  {"PrioritySort"},
 		"PreFilter": {"NodeAffinity", "NodePorts", "NodeResourcesFit", "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding",
-			"VolumeZone", "PodTopologySpread", "InterPodAffinity"},
+			"VolumeZone", "PodTopologySpread", "InterPodAffinity", "DynamicResources"},
 		"Filter": {"NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts", "NodeResourcesFit", "VolumeRestrictions",
 			"NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity"},
 		"PostFilter": {"DefaultPreemption"},
@@ -32,14 +32,14 @@ func TestDefaultProfile(t *testing.T) {
 		"Score": {"TaintToleration", "NodeAffinity", "NodeResourcesFit", "VolumeBinding", "PodTopologySpread", "InterPodAffinity",
 			"NodeResourcesBalancedAllocation", "ImageLocality"},
 		"Reserve": {"VolumeBinding"},
-		"PreBind": {"VolumeBinding"},
+		"PreBind": {"VolumeBinding", "DynamicResources"},
 		"Bind":    {"DefaultBinder"},
 	}
 	// NodeName's PreFilter comes first upstream too (MultiPoint order);
 	// NodeDeclaredFeatures is appended last, as upstream's feature gate does.
 	want["PreFilter"] = append(append([]string{"NodeName"}, want["PreFilter"]...), "NodeDeclaredFeatures")
 	want["Filter"] = []string{"NodeName", "NodeUnschedulable", "TaintToleration", "NodeAffinity", "NodePorts", "NodeResourcesFit", "VolumeRestrictions",
-		"NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "NodeDeclaredFeatures"}
+		"NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity", "DynamicResources", "NodeDeclaredFeatures"}
 	for point, names := range want {
 		if !reflect.DeepEqual(got[point], names) {
 			t.Errorf("%s = %v\n want %v", point, got[point], names)

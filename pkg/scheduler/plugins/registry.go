@@ -6,6 +6,7 @@ import (
 	"github.com/skiff-project/skiff/pkg/scheduler/framework"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/defaultbinder"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/defaultpreemption"
+	"github.com/skiff-project/skiff/pkg/scheduler/plugins/dynamicresources"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/imagelocality"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/interpodaffinity"
 	"github.com/skiff-project/skiff/pkg/scheduler/plugins/names"
@@ -44,6 +45,7 @@ func NewInTreeRegistry() framework.Registry {
 		names.PodTopologySpread:               podtopologyspread.New,
 		names.InterPodAffinity:                interpodaffinity.New,
 		names.DefaultPreemption:               defaultpreemption.New,
+		names.DynamicResources:                dynamicresources.New,
 		names.ImageLocality:                   imagelocality.New,
 		names.DefaultBinder:                   defaultbinder.New,
 		names.NodeDeclaredFeatures:            nodedeclaredfeatures.New,
