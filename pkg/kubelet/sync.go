@@ -82,7 +82,7 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 		w.admissionChecked = true
 		if len(state.Sandboxes) > 0 {
 			kl.admitter.record(pod)
-		} else if reason, message := kl.admitter.admit(pod, kl.podHoldsNode); reason != "" {
+		} else if reason, message := kl.admitter.admit(pod, kl.admissionNode(ctx), kl.podHoldsNode); reason != "" {
 			logger.Info("Pod rejected", "reason", reason, "message", message)
 			kl.recorder.Eventf(pod, v1.EventTypeWarning, reason, "%s", message)
 			w.rejectReason, w.rejectMessage, w.terminal = reason, message, true
@@ -573,7 +573,8 @@ func (kl *Kubelet) podStatus(pod *v1.Pod, state *podRuntimeState, w *podWorker, 
 		in.Failed, in.Reason, in.Message = true, reasonDeadlineExceeded, messageDeadlineExceeded
 	}
 	if w.rejectReason != "" {
-		in.Failed, in.Reason, in.Message = true, w.rejectReason, w.rejectMessage
+		// Upstream prefixes the admission message in the pod status.
+		in.Failed, in.Reason, in.Message = true, w.rejectReason, "Pod was rejected: "+w.rejectMessage
 	}
 	return computePodStatus(in)
 }

@@ -425,6 +425,23 @@ spec:
 		})
 	})
 
+	t.Run("a pod bound past the node's allocatable is rejected: OutOfcpu", func(t *testing.T) {
+		apply(t, s, fmt.Sprintf(`
+apiVersion: v1
+kind: Pod
+metadata: {name: huge}
+spec:
+  nodeName: %s
+  containers:
+  - {name: c, image: busybox, command: ["sleep", "3600"], resources: {requests: {cpu: "1000"}}}
+`, a.NodeName))
+		eventuallyState(t, 20*time.Second, "Failed with OutOfcpu", func() (bool, string) {
+			p := getPod(t, c, "huge")
+			return p.Status.Phase == v1.PodFailed && p.Status.Reason == "OutOfcpu" &&
+				strings.HasPrefix(p.Status.Message, "Pod was rejected: Node didn't have enough resource: cpu, requested: 1000000, used: "), p.Status.Reason + ": " + p.Status.Message
+		})
+	})
+
 	t.Run("absent image with pull policy Never", func(t *testing.T) {
 		apply(t, s, fmt.Sprintf(`
 apiVersion: v1
