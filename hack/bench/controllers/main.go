@@ -15,18 +15,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -38,6 +35,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	"github.com/skiff-project/skiff/hack/bench/internal/benchproc"
 )
 
 var (
@@ -52,68 +51,12 @@ var (
 	keep        = flag.Bool("keep", false, "keep the data directory")
 )
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func start(dir, name string, args ...string) *proc {
-	log, err := os.Create(filepath.Join(dir, name+".log"))
+// start runs `skiff args...` logging to dir/name.log.
+func start(dir, name string, args ...string) *benchproc.Proc {
+	p, err := benchproc.Start(*bin, dir, name, args...)
 	must(err)
-	cmd := exec.Command(*bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	must(cmd.Start())
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); log.Close(); close(p.done) }()
 	return p
 }
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// usage is a process's CPU time (user+system) and memory.
-type usage struct {
-	cpu       time.Duration
-	rss, peak int64 // bytes
-}
-
-func (p *proc) usage() usage {
-	var u usage
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err == nil {
-		// Fields after the command name, which may contain spaces.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		u.cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err == nil {
-		sc := bufio.NewScanner(strings.NewReader(string(status)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				if f[0] == "VmRSS:" {
-					u.rss = kb * 1024
-				} else {
-					u.peak = kb * 1024
-				}
-			}
-		}
-	}
-	return u
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func must(err error) {
 	if err != nil {
@@ -142,9 +85,9 @@ func main() {
 		args = append(args, "--disable", "controller-manager")
 	}
 	server := start(dir, "server", args...)
-	defer server.stop()
+	defer server.Stop()
 	kubeconfig := filepath.Join(data, "admin.kubeconfig")
-	waitForFile(server, filepath.Join(dir, "server.log"), "API server ready", 2*time.Minute)
+	must(server.WaitForLog("API server ready", 2*time.Minute))
 
 	cm := server
 	if !*embedded {
@@ -157,8 +100,8 @@ func main() {
 			"--default-local-storage-path", filepath.Join(data, "storage"),
 			"--cluster-signing-cert-file", filepath.Join(pki, "ca.crt"), "--cluster-signing-key-file", filepath.Join(pki, "ca.key"),
 			"--service-account-private-key-file", filepath.Join(pki, "service-account.key"))
-		defer cm.stop()
-		waitForFile(cm, filepath.Join(dir, "controller-manager.log"), "Controllers started", time.Minute)
+		defer cm.Stop()
+		must(cm.WaitForLog("Controllers started", time.Minute))
 	}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -170,34 +113,13 @@ func main() {
 	simStart := time.Now()
 	sim := start(dir, "sim-nodes", "sim-nodes", "--kubeconfig", kubeconfig, "--count", strconv.Itoa(*nodes),
 		"--cpu", "64", "--memory", "256Gi", "--pods", "110", "--taints=", "--pod-stop-duration=0s")
-	defer sim.stop()
-	waitForFile(sim, filepath.Join(dir, "sim-nodes.log"), "Simulated nodes registered", 5*time.Minute)
+	defer sim.Stop()
+	must(sim.WaitForLog("Simulated nodes registered", 5*time.Minute))
 	fmt.Printf("%d simulated nodes registered in %s\n", *nodes, time.Since(simStart).Round(time.Millisecond))
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	run(ctx, client, cm, server)
-}
-
-// waitForFile waits until the process's log holds text.
-func waitForFile(p *proc, path, text string, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), text) {
-			return
-		}
-		select {
-		case <-p.done:
-			must(fmt.Errorf("%s exited; see %s", p.name, path))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(string(data), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	must(fmt.Errorf("%q not in %s after %s:\n%s", text, path, timeout, strings.Join(lines, "\n")))
 }
 
 func available(d *appsv1.Deployment) bool {
@@ -208,7 +130,7 @@ func available(d *appsv1.Deployment) bool {
 
 // run creates the Deployments in their own namespace and measures until
 // all are available.
-func run(ctx context.Context, client kubernetes.Interface, cm, server *proc) {
+func run(ctx context.Context, client kubernetes.Interface, cm, server *benchproc.Proc) {
 	const ns = "bench"
 	_, err := client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	must(err)
@@ -256,7 +178,7 @@ func run(ctx context.Context, client kubernetes.Interface, cm, server *proc) {
 	go informer.Run(stop)
 	cache.WaitForCacheSync(stop, informer.HasSynced)
 
-	cm0, srv0 := cm.usage().cpu, server.usage().cpu
+	cm0, srv0 := cm.Usage().CPU, server.Usage().CPU
 	begin := time.Now()
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
@@ -309,14 +231,14 @@ func run(ctx context.Context, client kubernetes.Interface, cm, server *proc) {
 		fmt.Fprintf(os.Stderr, "only %d of %d deployments available when the -timeout ran out\n", nReady.Load(), *deployments)
 	}
 	elapsed := time.Since(begin)
-	cu, su := cm.usage(), server.usage()
+	cu, su := cm.Usage(), server.Usage()
 	row := fmt.Sprintf("| %d x %d | %d | %s | %s |", *deployments, *replicas, *nodes, createdIn.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 	head := "| deployments x replicas | nodes | created in | all available after |"
 	if cm != server {
 		head += " controller-manager CPU | controller-manager RSS (peak) |"
-		row += fmt.Sprintf(" %.2fs (%.0f%% of a core) | %s (%s) |", (cu.cpu - cm0).Seconds(), 100*(cu.cpu-cm0).Seconds()/elapsed.Seconds(), mib(cu.rss), mib(cu.peak))
+		row += fmt.Sprintf(" %.2fs (%.0f%% of a core) | %s (%s) |", (cu.CPU - cm0).Seconds(), 100*(cu.CPU-cm0).Seconds()/elapsed.Seconds(), benchproc.MiB(cu.RSS), benchproc.MiB(cu.Peak))
 	}
 	head += " server CPU | server RSS (peak) |"
-	row += fmt.Sprintf(" %.2fs (%.0f%% of a core) | %s (%s) |", (su.cpu - srv0).Seconds(), 100*(su.cpu-srv0).Seconds()/elapsed.Seconds(), mib(su.rss), mib(su.peak))
+	row += fmt.Sprintf(" %.2fs (%.0f%% of a core) | %s (%s) |", (su.CPU - srv0).Seconds(), 100*(su.CPU-srv0).Seconds()/elapsed.Seconds(), benchproc.MiB(su.RSS), benchproc.MiB(su.Peak))
 	fmt.Printf("\n%s\n|%s\n%s\n", head, strings.Repeat("---|", strings.Count(head, "|")-1), row)
 }

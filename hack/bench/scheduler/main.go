@@ -20,13 +20,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -43,6 +41,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-project/skiff/hack/bench/internal/benchproc"
 )
 
 var (
@@ -65,70 +65,16 @@ var (
 	keep         = flag.Bool("keep", false, "keep the data directory")
 )
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-}
-
-func start(dir, name string, args ...string) *proc {
+// start runs `skiff args...` logging to dir/name.log.
+func start(dir, name string, args ...string) *benchproc.Proc {
 	return startBin(*bin, dir, name, args...)
 }
 
-func startBin(bin, dir, name string, args ...string) *proc {
-	log, err := os.Create(filepath.Join(dir, name+".log"))
+func startBin(bin, dir, name string, args ...string) *benchproc.Proc {
+	p, err := benchproc.Start(bin, dir, name, args...)
 	must(err)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	must(cmd.Start())
-	return &proc{name: name, cmd: cmd}
+	return p
 }
-
-func (p *proc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-	}
-}
-
-// usage is a process's CPU time (user+system) and memory.
-type usage struct {
-	cpu       time.Duration
-	rss, peak int64 // bytes
-}
-
-func (p *proc) usage() usage {
-	var u usage
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err == nil {
-		// Fields after the command name, which may contain spaces.
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		u.cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err == nil {
-		sc := bufio.NewScanner(strings.NewReader(string(status)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				if f[0] == "VmRSS:" {
-					u.rss = kb * 1024
-				} else {
-					u.peak = kb * 1024
-				}
-			}
-		}
-	}
-	return u
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func must(err error) {
 	if err != nil {
@@ -151,9 +97,9 @@ func main() {
 		serverArgs = append(serverArgs, "--etcd-unsafe-no-fsync")
 	}
 	server := start(dir, "server", serverArgs...)
-	defer server.stop()
+	defer server.Stop()
 	kubeconfig := filepath.Join(data, "admin.kubeconfig")
-	waitForFile(filepath.Join(dir, "server.log"), "API server ready", 2*time.Minute)
+	must(server.WaitForLog("API server ready", 2*time.Minute))
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	must(err)
@@ -165,15 +111,15 @@ func main() {
 	sim := start(dir, "sim-nodes", "sim-nodes", "--kubeconfig", kubeconfig, "--count", strconv.Itoa(*nodes),
 		"--zones", strconv.Itoa(*zones), "--cpu", "64", "--memory", "256Gi", "--pods", "110", "--taints=", "--workers", "32",
 		"--kube-api-qps", "5000", "--kube-api-burst", "10000")
-	defer sim.stop()
-	waitForFile(filepath.Join(dir, "sim-nodes.log"), "Simulated nodes registered", 10*time.Minute)
+	defer sim.Stop()
+	must(sim.WaitForLog("Simulated nodes registered", 10*time.Minute))
 	fmt.Printf("%d simulated nodes registered in %s\n", *nodes, time.Since(simStart).Round(time.Millisecond))
 
 	switch *mode {
 	case "nodes":
 		watchNodes(client, server, sim)
 	case "pods":
-		var sched *proc
+		var sched *benchproc.Proc
 		if *upstream != "" {
 			// The same client rate as skiff's; no serving port (the
 			// default, 10259, may be another's).
@@ -182,11 +128,11 @@ func main() {
 		} else {
 			sched = start(dir, "scheduler", "scheduler", "--kubeconfig", kubeconfig, "--kube-api-qps", "5000", "--kube-api-burst", "10000", "--leader-elect=false")
 		}
-		defer sched.stop()
+		defer sched.Stop()
 		if *upstream != "" {
-			waitForFile(filepath.Join(dir, "scheduler.log"), "Successfully acquired lease", time.Minute)
+			must(sched.WaitForLog("Successfully acquired lease", time.Minute))
 		} else {
-			waitForFile(filepath.Join(dir, "scheduler.log"), "Scheduler caches synced", time.Minute)
+			must(sched.WaitForLog("Scheduler caches synced", time.Minute))
 		}
 		fmt.Printf("\n| phase | pods | pods/s (avg) | pods/s (median 1s window) | p50 | p99 | scheduler CPU | scheduler RSS (peak) | server CPU | server RSS (peak) |\n")
 		fmt.Printf("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -219,23 +165,6 @@ func main() {
 	}
 }
 
-func waitForFile(path, text string, timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		// Case-insensitive: upstream's and skiff's log lines differ in case.
-		if data, err := os.ReadFile(path); err == nil && strings.Contains(strings.ToLower(string(data)), strings.ToLower(text)) {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	data, _ := os.ReadFile(path)
-	lines := strings.Split(string(data), "\n")
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
-	must(fmt.Errorf("%q not in %s after %s:\n%s", text, path, timeout, strings.Join(lines, "\n")))
-}
-
 // Row is one phase's result, for -json.
 type Row struct {
 	Phase            string  `json:"phase"`
@@ -253,7 +182,7 @@ var rows []Row
 
 // runPhase creates n pods in their own namespace and measures until all
 // are bound.
-func runPhase(client kubernetes.Interface, name string, n int, sched, server *proc, mutate func(*v1.Pod)) {
+func runPhase(client kubernetes.Interface, name string, n int, sched, server *benchproc.Proc, mutate func(*v1.Pod)) {
 	ctx := context.Background()
 	ns := "bench-" + strings.ReplaceAll(name, " ", "-")
 	_, err := client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
@@ -302,9 +231,9 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	cache.WaitForCacheSync(stopInformer, informer.HasSynced)
 
 	if *backlog {
-		must(sched.cmd.Process.Signal(syscall.SIGSTOP))
+		must(sched.Cmd.Process.Signal(syscall.SIGSTOP))
 	}
-	cpu0, srv0 := sched.usage().cpu, server.usage().cpu
+	cpu0, srv0 := sched.Usage().CPU, server.Usage().CPU
 	begin := time.Now()
 	progress := time.NewTicker(10 * time.Second)
 	defer progress.Stop()
@@ -354,8 +283,8 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 			created[k] = begin
 		}
 		mu.Unlock()
-		cpu0, srv0 = sched.usage().cpu, server.usage().cpu
-		must(sched.cmd.Process.Signal(syscall.SIGCONT))
+		cpu0, srv0 = sched.Usage().CPU, server.Usage().CPU
+		must(sched.Cmd.Process.Signal(syscall.SIGCONT))
 	}
 	select {
 	case <-allBound:
@@ -363,7 +292,7 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 		fmt.Fprintf(os.Stderr, "%s: only %d of %d pods bound after %s\n", name, bound.Load(), n, *phaseTimeout)
 	}
 	elapsed := time.Since(begin)
-	su, vu := sched.usage(), server.usage()
+	su, vu := sched.Usage(), server.Usage()
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -383,25 +312,25 @@ func runPhase(client kubernetes.Interface, name string, n int, sched, server *pr
 	if len(windows) > 0 {
 		median = windows[len(windows)/2]
 	}
-	schedCPU := su.cpu - cpu0
-	srvCPU := vu.cpu - srv0
+	schedCPU := su.CPU - cpu0
+	srvCPU := vu.CPU - srv0
 	fmt.Printf("| %s | %d | %.0f | %d | %s | %s | %.2fs (%.0f%% of a core) | %s (%s) | %.2fs (%.0f%%) | %s (%s) |\n",
 		name, n, float64(bound.Load())/elapsed.Seconds(), median, pct(0.5), pct(0.99),
-		schedCPU.Seconds(), 100*schedCPU.Seconds()/elapsed.Seconds(), mib(su.rss), mib(su.peak),
-		srvCPU.Seconds(), 100*srvCPU.Seconds()/elapsed.Seconds(), mib(vu.rss), mib(vu.peak))
+		schedCPU.Seconds(), 100*schedCPU.Seconds()/elapsed.Seconds(), benchproc.MiB(su.RSS), benchproc.MiB(su.Peak),
+		srvCPU.Seconds(), 100*srvCPU.Seconds()/elapsed.Seconds(), benchproc.MiB(vu.RSS), benchproc.MiB(vu.Peak))
 	rows = append(rows, Row{Phase: name, Pods: n, Bound: int(bound.Load()), PodsPerSec: float64(bound.Load()) / elapsed.Seconds(),
-		P50: pct(0.5).Seconds(), P99: pct(0.99).Seconds(), SchedulerCPU: schedCPU.Seconds(), SchedulerPeakRSS: su.peak,
+		P50: pct(0.5).Seconds(), P99: pct(0.99).Seconds(), SchedulerCPU: schedCPU.Seconds(), SchedulerPeakRSS: su.Peak,
 		ServerCPU: srvCPU.Seconds()})
 	fmt.Fprintf(os.Stderr, "%s: created %d pods in %s, all bound after %s\n", name, n, createdIn.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 }
 
 // watchNodes reports every interval how many nodes are Ready with a Lease
 // renewed within its duration, and the API server's and simulator's usage.
-func watchNodes(client kubernetes.Interface, server, sim *proc) {
+func watchNodes(client kubernetes.Interface, server, sim *benchproc.Proc) {
 	ctx := context.Background()
 	fmt.Printf("\n| elapsed | Ready nodes | fresh leases | oldest lease age | server CPU (interval) | server RSS (peak) | sim-nodes CPU | sim-nodes RSS |\n|---|---|---|---|---|---|---|---|\n")
 	begin := time.Now()
-	lastSrv, lastSim, last := server.usage().cpu, sim.usage().cpu, time.Now()
+	lastSrv, lastSim, last := server.Usage().CPU, sim.Usage().CPU, time.Now()
 	for time.Since(begin) < *duration {
 		time.Sleep(*interval)
 		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
@@ -429,11 +358,11 @@ func watchNodes(client kubernetes.Interface, server, sim *proc) {
 				fresh++
 			}
 		}
-		su, mu := server.usage(), sim.usage()
+		su, mu := server.Usage(), sim.Usage()
 		span := time.Since(last).Seconds()
 		fmt.Printf("| %s | %d/%d | %d | %s | %.0f%% of a core | %s (%s) | %.0f%% | %s |\n",
 			time.Since(begin).Round(time.Second), ready, len(nodes.Items), fresh, oldest.Round(100*time.Millisecond),
-			100*(su.cpu-lastSrv).Seconds()/span, mib(su.rss), mib(su.peak), 100*(mu.cpu-lastSim).Seconds()/span, mib(mu.rss))
-		lastSrv, lastSim, last = su.cpu, mu.cpu, time.Now()
+			100*(su.CPU-lastSrv).Seconds()/span, benchproc.MiB(su.RSS), benchproc.MiB(su.Peak), 100*(mu.CPU-lastSim).Seconds()/span, benchproc.MiB(mu.RSS))
+		lastSrv, lastSim, last = su.CPU, mu.CPU, time.Now()
 	}
 }
