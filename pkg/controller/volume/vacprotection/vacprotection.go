@@ -14,11 +14,9 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	storageinformers "k8s.io/client-go/informers/storage/v1"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -30,25 +28,35 @@ import (
 // Finalizer is the VolumeAttributesClass protection finalizer.
 const Finalizer = "kubernetes.io/vac-protection"
 
+// classIndex indexes volumes and claims by the classes they refer to.
+const classIndex = "volumeAttributesClass"
+
 // Controller is the volumeattributesclass-protection controller; its
 // queue holds class names.
 type Controller struct {
 	client    kubernetes.Interface
 	vacLister storagelisters.VolumeAttributesClassLister
-	pvLister  corelisters.PersistentVolumeLister
-	pvcLister corelisters.PersistentVolumeClaimLister
-	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
+	// pvIndex and pvcIndex answer "who uses this class" by classIndex.
+	pvIndex, pvcIndex cache.Indexer
+	synced            []cache.InformerSynced
+	queue             workqueue.TypedRateLimitingInterface[string]
 }
 
 // NewController returns the volumeattributesclass-protection controller.
 func NewController(client kubernetes.Interface, vacs storageinformers.VolumeAttributesClassInformer,
 	pvs coreinformers.PersistentVolumeInformer, pvcs coreinformers.PersistentVolumeClaimInformer) (*Controller, error) {
+	byClass := cache.Indexers{classIndex: func(obj interface{}) ([]string, error) { return classesOf(obj), nil }}
+	if err := pvs.Informer().AddIndexers(byClass); err != nil {
+		return nil, fmt.Errorf("index persistent volumes by class: %w", err)
+	}
+	if err := pvcs.Informer().AddIndexers(byClass); err != nil {
+		return nil, fmt.Errorf("index persistent volume claims by class: %w", err)
+	}
 	c := &Controller{
 		client:    client,
 		vacLister: vacs.Lister(),
-		pvLister:  pvs.Lister(),
-		pvcLister: pvcs.Lister(),
+		pvIndex:   pvs.Informer().GetIndexer(),
+		pvcIndex:  pvcs.Informer().GetIndexer(),
 		synced:    []cache.InformerSynced{vacs.Informer().HasSynced, pvs.Informer().HasSynced, pvcs.Informer().HasSynced},
 		queue:     controller.NewQueue("vacprotection"),
 	}
@@ -123,22 +131,10 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 
 // inUse reports whether a volume or claim refers to the class.
 func (c *Controller) inUse(name string) (bool, error) {
-	pvs, err := c.pvLister.List(labels.Everything())
-	if err != nil {
-		return false, err
-	}
-	for _, pv := range pvs {
-		if slices.Contains(classesOf(pv), name) {
-			return true, nil
-		}
-	}
-	pvcs, err := c.pvcLister.List(labels.Everything())
-	if err != nil {
-		return false, err
-	}
-	for _, pvc := range pvcs {
-		if slices.Contains(classesOf(pvc), name) {
-			return true, nil
+	for _, index := range []cache.Indexer{c.pvIndex, c.pvcIndex} {
+		users, err := index.ByIndex(classIndex, name)
+		if err != nil || len(users) > 0 {
+			return len(users) > 0, err
 		}
 	}
 	return false, nil
