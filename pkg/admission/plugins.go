@@ -18,6 +18,7 @@ import (
 	quotav1 "k8s.io/apiserver/pkg/quota/v1"
 
 	"github.com/skiff-project/skiff/pkg/admission/certificates/approval"
+	"github.com/skiff-project/skiff/pkg/admission/certificates/ctbattest"
 	"github.com/skiff-project/skiff/pkg/admission/certificates/signing"
 	"github.com/skiff-project/skiff/pkg/admission/certificates/subjectrestriction"
 	"github.com/skiff-project/skiff/pkg/admission/defaultingressclass"
@@ -53,6 +54,7 @@ var OrderedPlugins = []string{
 	runtimeclass.PluginName,
 	approval.PluginName,
 	signing.PluginName,
+	ctbattest.PluginName,
 	subjectrestriction.PluginName,
 	defaultingressclass.PluginName,
 	mutatingpolicy.PluginName,
@@ -84,6 +86,7 @@ func RegisterAllPlugins(plugins *admission.Plugins) {
 	runtimeclass.Register(plugins)
 	approval.Register(plugins)
 	signing.Register(plugins)
+	ctbattest.Register(plugins)
 	subjectrestriction.Register(plugins)
 	defaultingressclass.Register(plugins)
 	resourcequota.Register(plugins)

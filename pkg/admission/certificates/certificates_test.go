@@ -13,11 +13,13 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/skiff-project/skiff/pkg/admission/certificates/approval"
+	"github.com/skiff-project/skiff/pkg/admission/certificates/ctbattest"
 	"github.com/skiff-project/skiff/pkg/admission/certificates/signing"
 	"github.com/skiff-project/skiff/pkg/admission/certificates/subjectrestriction"
 )
@@ -84,5 +86,45 @@ func TestSubjectRestriction(t *testing.T) {
 	}
 	if err := p.Validate(context.Background(), attrs(csr(certificatesv1.KubeAPIServerClientSignerName, "devs"), nil, "", admission.Create), nil); err != nil {
 		t.Errorf("ordinary group refused: %v", err)
+	}
+}
+
+func TestClusterTrustBundleAttest(t *testing.T) {
+	bundle := func(signer string) *certificatesv1.ClusterTrustBundle {
+		return &certificatesv1.ClusterTrustBundle{ObjectMeta: metav1.ObjectMeta{Name: "b"},
+			Spec: certificatesv1.ClusterTrustBundleSpec{SignerName: signer, TrustBundle: "pem"}}
+	}
+	ctbAttrs := func(obj, old *certificatesv1.ClusterTrustBundle, op admission.Operation) admission.Attributes {
+		var oldObj runtime.Object
+		if old != nil {
+			oldObj = old
+		}
+		return admission.NewAttributesRecord(obj, oldObj, certificatesv1.SchemeGroupVersion.WithKind("ClusterTrustBundle"), "", "b",
+			certificatesv1.SchemeGroupVersion.WithResource("clustertrustbundles"), "", op, nil, false, &user.DefaultInfo{Name: "publisher"})
+	}
+	p := ctbattest.New()
+	p.SetUnconditionalAuthorizer(signerAuthz{"attest example.com/allowed": true})
+	ctx := context.Background()
+	if err := p.Validate(ctx, ctbAttrs(bundle(""), nil, admission.Create), nil); err != nil {
+		t.Errorf("bundle without a signer refused: %v", err)
+	}
+	if err := p.Validate(ctx, ctbAttrs(bundle("example.com/allowed"), nil, admission.Create), nil); err != nil {
+		t.Errorf("attester refused: %v", err)
+	}
+	err := p.Validate(ctx, ctbAttrs(bundle("example.com/other"), nil, admission.Create), nil)
+	if err == nil || !strings.Contains(err.Error(), `user not permitted to attest for signerName "example.com/other"`) {
+		t.Errorf("non-attester: err = %v", err)
+	}
+	// The garbage collector may change owners and finalizers of any bundle.
+	old := bundle("example.com/other")
+	gc := old.DeepCopy()
+	gc.Finalizers = []string{"foregroundDeletion"}
+	if err := p.Validate(ctx, ctbAttrs(gc, old, admission.Update), nil); err != nil {
+		t.Errorf("GC-only update refused: %v", err)
+	}
+	changed := old.DeepCopy()
+	changed.Spec.TrustBundle = "other pem"
+	if err := p.Validate(ctx, ctbAttrs(changed, old, admission.Update), nil); err == nil {
+		t.Error("non-attester changed a signer's bundle")
 	}
 }
