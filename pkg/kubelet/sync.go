@@ -17,6 +17,8 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 	podutil "k8s.io/kubernetes/pkg/api/v1/pod"
+
+	"github.com/skiff-project/skiff/pkg/kubelet/volume"
 )
 
 // minGracePeriod is upstream's minimum grace after a preStop hook.
@@ -107,7 +109,11 @@ func (kl *Kubelet) syncPod(ctx context.Context, w *podWorker) (time.Duration, bo
 	// downward API and token contents follow their sources).
 	mounts, err := kl.volumes.SetUp(ctx, pod)
 	if err != nil {
-		kl.recorder.Eventf(pod, v1.EventTypeWarning, "FailedMount", "%v", err)
+		if volume.IsWaiting(err) {
+			logger.V(2).Info("Waiting for volumes", "reason", err.Error())
+		} else {
+			kl.recorder.Eventf(pod, v1.EventTypeWarning, "FailedMount", "%v", err)
+		}
 		kl.status.set(pod, kl.podStatus(pod, state, w, false))
 		return 2 * time.Second, false
 	}

@@ -111,7 +111,7 @@ func (sc *setupContext) podCredential(id string, src *v1.PodCertificateProjectio
 				if cred.chain != nil {
 					return cred.key, cred.chain, nil // the old one still serves
 				}
-				return nil, nil, fmt.Errorf("waiting for PodCertificateRequest %s to be issued by %s", pcr.Name, src.SignerName)
+				return nil, nil, &WaitingError{fmt.Sprintf("waiting for PodCertificateRequest %s to be issued by %s", pcr.Name, src.SignerName)}
 			}
 			cred.key, cred.chain, cred.pending = cred.pendingKey, cleanChain([]byte(pcr.Status.CertificateChain)), ""
 			cred.refreshAt = now.Add(time.Hour)
@@ -129,7 +129,7 @@ func (sc *setupContext) podCredential(id string, src *v1.PodCertificateProjectio
 	if cred.chain != nil {
 		return cred.key, cred.chain, nil
 	}
-	return nil, nil, fmt.Errorf("waiting for PodCertificateRequest %s to be issued by %s", pcr.Name, src.SignerName)
+	return nil, nil, &WaitingError{fmt.Sprintf("waiting for PodCertificateRequest %s to be issued by %s", pcr.Name, src.SignerName)}
 }
 
 func (sc *setupContext) createPodCertificateRequest(src *v1.PodCertificateProjection) ([]byte, *certificatesv1.PodCertificateRequest, error) {

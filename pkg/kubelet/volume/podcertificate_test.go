@@ -6,6 +6,8 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,5 +78,15 @@ func TestPodCertificateProjection(t *testing.T) {
 	want, _ := x509.MarshalPKIXPublicKey(csr.PublicKey)
 	if !bytes.Equal(pub, want) {
 		t.Error("key does not match the request's public key")
+	}
+}
+
+func TestWaitingErrors(t *testing.T) {
+	waiting := &WaitingError{"waiting for PodCertificateRequest r to be issued by example.com/s"}
+	if !IsWaiting(fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", "v", waiting)) {
+		t.Error("a wrapped WaitingError is not waiting")
+	}
+	if !allWaiting([]error{waiting, waiting}) || allWaiting([]error{waiting, errors.New("configmap \"x\" not found")}) {
+		t.Error("allWaiting must hold only when every volume waits")
 	}
 }

@@ -80,9 +80,35 @@ func (m *Manager) SetUp(ctx context.Context, pod *v1.Pod) (map[string]string, er
 		paths[vol.Name] = path
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		err := errors.Join(errs...)
+		if allWaiting(errs) {
+			return nil, &WaitingError{err.Error()}
+		}
+		return nil, err
 	}
 	return paths, nil
+}
+
+// WaitingError is a volume not ready yet through nobody's fault (a pod
+// certificate its signer has not issued yet): the pod waits for it, as
+// upstream's volume manager does, without a FailedMount event each retry.
+type WaitingError struct{ msg string }
+
+func (e *WaitingError) Error() string { return e.msg }
+
+// IsWaiting reports whether err only says that volumes are not ready yet.
+func IsWaiting(err error) bool {
+	var w *WaitingError
+	return errors.As(err, &w)
+}
+
+func allWaiting(errs []error) bool {
+	for _, err := range errs {
+		if !IsWaiting(err) {
+			return false
+		}
+	}
+	return true
 }
 
 func (sc *setupContext) setUp(vol *v1.Volume) (string, error) {
