@@ -17,7 +17,6 @@ import (
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/addons"
@@ -129,9 +128,9 @@ func newServerCommand() *cobra.Command {
 			ag.ProxyKubeconfig = o.KubeProxyKubeconfigPath()
 			var agentRunning sync.WaitGroup
 			defer agentRunning.Wait() // the agent stops its containerd last
-			return apiserver.Run(ctx, o, func() {
+			return apiserver.Run(ctx, o, func(loopback *rest.Config) {
 				if localStorage {
-					go ensureLocalStorageClass(ctx, o.KubeconfigPath())
+					go ensureLocalStorageClass(ctx, loopback)
 				}
 				if runScheduler {
 					go func() {
@@ -148,7 +147,7 @@ func newServerCommand() *cobra.Command {
 						}
 					}()
 				}
-				startServerExtras(ctx, o, addonOpts, disabled)
+				startServerExtras(ctx, loopback, addonOpts, disabled)
 				if !disableAgent {
 					agentRunning.Add(1)
 					go func() {
@@ -219,13 +218,8 @@ func contains(list []string, s string) bool {
 
 // ensureLocalStorageClass creates the default local-path StorageClass, as
 // k3s deploys it, retrying until the API server takes it.
-func ensureLocalStorageClass(ctx context.Context, kubeconfig string) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		klog.ErrorS(err, "Cannot create the local-path StorageClass")
-		return
-	}
-	client, err := kubernetes.NewForConfig(rest.AddUserAgent(cfg, "skiff-server/local-storage"))
+func ensureLocalStorageClass(ctx context.Context, loopback *rest.Config) {
+	client, err := kubernetes.NewForConfig(rest.AddUserAgent(loopback, "skiff-server/local-storage"))
 	if err != nil {
 		klog.ErrorS(err, "Cannot create the local-path StorageClass")
 		return

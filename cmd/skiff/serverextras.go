@@ -8,7 +8,6 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/skiff-project/skiff/pkg/addons"
@@ -36,13 +35,10 @@ func validateServerExtras(o *apiserver.Options, a addons.Options, disabled []str
 
 // startServerExtras starts, once the API answers, what `skiff server`
 // runs besides the control plane: the service load balancer and the
-// addons (cluster DNS). Both act through the API like any client.
-func startServerExtras(ctx context.Context, o *apiserver.Options, a addons.Options, disabled []string) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.KubeconfigPath())
-	if err != nil {
-		klog.ErrorS(err, "Cannot load the admin kubeconfig; the service load balancer and addons are not started")
-		return
-	}
+// addons (cluster DNS). Both act through the API like any client, with the
+// server's loopback identity (system:apiserver), as kube-apiserver's own
+// controllers do, not the admin's.
+func startServerExtras(ctx context.Context, cfg *restclient.Config, a addons.Options, disabled []string) {
 	if !contains(disabled, "servicelb") {
 		client, err := kubernetes.NewForConfig(restclient.AddUserAgent(restclient.CopyConfig(cfg), servicelb.ControllerName))
 		if err != nil {

@@ -19,8 +19,9 @@ import (
 
 // Run starts etcd (unless external), prepares certificates and serves the
 // API until ctx is cancelled; etcd stops last. ready, if not nil, is called
-// once the server answers /readyz.
-func Run(ctx context.Context, o *Options, ready func()) error {
+// once the server answers /readyz, with the server's loopback client
+// configuration (system:apiserver, as kube-apiserver's own controllers use).
+func Run(ctx context.Context, o *Options, ready func(loopback *restclient.Config)) error {
 	start := time.Now()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
@@ -62,12 +63,13 @@ func Run(ctx context.Context, o *Options, ready func()) error {
 			}
 		}()
 	}
-	go announceReady(runCtx, server.LoopbackClientConfig(), func() {
+	loopback := server.LoopbackClientConfig()
+	go announceReady(runCtx, loopback, func() {
 		took := time.Since(start).Round(time.Millisecond)
 		klog.InfoS("API server ready", "url", o.localURL(), "kubeconfig", o.KubeconfigPath(), "took", took)
 		fmt.Fprintf(os.Stderr, "skiff: API server ready at %s after %s; export KUBECONFIG=%s\n", o.localURL(), took, o.KubeconfigPath())
 		if ready != nil {
-			ready()
+			ready(restclient.CopyConfig(loopback))
 		}
 	})
 	return server.Run(runCtx)
