@@ -214,6 +214,7 @@ func Run(ctx context.Context, o *Options) error {
 	defer views.Close()
 	kl, err := kubelet.New(kubelet.Config{
 		NodeName: o.NodeName, NodeIP: nodeIP, Client: client, Runtime: rt, Images: images, ImageViews: views,
+		SandboxImage: o.SandboxImage, PinnedImages: views.PinnedNames,
 		RootDir: filepath.Join(dir, "kubelet"), PodLogsDir: filepath.Join(dir, "pod-logs"),
 		CgroupParent: o.CgroupParent, PodCIDR: podCIDR, Port: o.KubeletPort,
 		ClusterDNS: o.ClusterDNS, ClusterDomain: o.ClusterDomain, Version: version.Get().GitVersion,
@@ -310,6 +311,10 @@ func importImages(ctx context.Context, socket string, dirs []string, sandboxImag
 				missing = missing || !have[n]
 			}
 			if !missing {
+				// Imported by an older skiff: make sure it is pinned.
+				if err := c.Pin(ctx, want...); err != nil {
+					return err
+				}
 				continue
 			}
 			imported, err := c.Import(ctx, t, klogWriter{})

@@ -53,6 +53,11 @@ const (
 	mediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
 	mediaTypeDockerLayer  = "application/vnd.docker.image.rootfs.diff.tar"
 
+	// LabelPinned marks an image the kubelet's image garbage collection
+	// keeps (containerd >= 1.7's CRI reports such images as pinned; skiff's
+	// kubelet reads the label itself).
+	LabelPinned = "io.cri-containerd.pinned"
+
 	labelGCRefContent = "containerd.io/gc.ref.content"
 	labelGCSnapshot   = "containerd.io/gc.ref.snapshot." + Snapshotter
 	labelUncompressed = "containerd.io/uncompressed"
@@ -547,19 +552,51 @@ func (c *Client) unpack(ctx context.Context, layers []descriptor, diffIDs, chain
 }
 
 // putImage creates the image record, or points an existing one at target.
+// Either way it is pinned: with no registry an imported image cannot come
+// back once garbage-collected.
 func (c *Client) putImage(ctx context.Context, name string, target descriptor) error {
-	img := &imagesapi.Image{Name: name, Target: &types.Descriptor{MediaType: target.MediaType, Digest: target.Digest, Size: target.Size}}
+	img := &imagesapi.Image{Name: name, Target: &types.Descriptor{MediaType: target.MediaType, Digest: target.Digest, Size: target.Size},
+		Labels: map[string]string{LabelPinned: "pinned"}}
 	if img.Target.MediaType == "" {
 		img.Target.MediaType = mediaTypeOCIManifest
 	}
 	_, err := c.images.Create(ctx, &imagesapi.CreateImageRequest{Image: img})
 	if status.Code(err) == codes.AlreadyExists {
-		_, err = c.images.Update(ctx, &imagesapi.UpdateImageRequest{Image: img, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"target"}}})
+		_, err = c.images.Update(ctx, &imagesapi.UpdateImageRequest{Image: img, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"target", "labels." + LabelPinned}}})
 	}
 	if err != nil {
 		return fmt.Errorf("create image %s: %w", name, err)
 	}
 	return nil
+}
+
+// Pin marks the named images pinned (images imported before pinning
+// existed).
+func (c *Client) Pin(ctx context.Context, names ...string) error {
+	ctx = namespaced(ctx)
+	for _, n := range names {
+		_, err := c.images.Update(ctx, &imagesapi.UpdateImageRequest{
+			Image:      &imagesapi.Image{Name: n, Labels: map[string]string{LabelPinned: "pinned"}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"labels." + LabelPinned}},
+		})
+		if err != nil && status.Code(err) != codes.NotFound {
+			return fmt.Errorf("pin image %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// PinnedNames lists the names of the pinned images.
+func (c *Client) PinnedNames(ctx context.Context) ([]string, error) {
+	resp, err := c.images.List(namespaced(ctx), &imagesapi.ListImagesRequest{Filters: []string{fmt.Sprintf("labels.%q==pinned", LabelPinned)}})
+	if err != nil {
+		return nil, fmt.Errorf("list pinned images: %w", err)
+	}
+	names := make([]string, 0, len(resp.Images))
+	for _, img := range resp.Images {
+		names = append(names, img.Name)
+	}
+	return names, nil
 }
 
 // Names lists the image names in the CRI namespace.

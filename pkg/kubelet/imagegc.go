@@ -3,13 +3,17 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
+
+	"github.com/skiff-project/skiff/pkg/image"
 )
 
 // Upstream's image GC defaults: start above 85% of the image filesystem,
@@ -35,7 +39,8 @@ func statfsUsage(path string) (uint64, uint64, error) {
 
 // imageGC removes unused images when the image filesystem fills up, the
 // least recently used first; images in use by any container, pinned
-// images and the sandbox image stay.
+// images (the CRI's flag, or skiff's label on imported images) and the
+// sandbox image stay.
 type imageGC struct {
 	kl       *Kubelet
 	usage    fsUsage
@@ -57,6 +62,23 @@ func (g *imageGC) run(ctx context.Context) {
 			klog.FromContext(ctx).Error(err, "Image garbage collection failed")
 		}
 	}
+}
+
+// keptNames are the image names never collected: the sandbox image and the
+// pinned (imported) images.
+func (g *imageGC) keptNames(ctx context.Context) (sets.Set[string], error) {
+	kept := sets.New[string]()
+	if g.kl.cfg.SandboxImage != "" {
+		kept.Insert(image.NormalizeName(g.kl.cfg.SandboxImage))
+	}
+	if g.kl.cfg.PinnedImages != nil {
+		names, err := g.kl.cfg.PinnedImages(ctx)
+		if err != nil {
+			return nil, err
+		}
+		kept.Insert(names...)
+	}
+	return kept, nil
 }
 
 // collect frees space if usage is above the high threshold.
@@ -91,9 +113,13 @@ func (g *imageGC) collect(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	toFree := used - capacity*imageGCLowPercent/100
+	kept, err := g.keptNames(ctx)
+	if err != nil {
+		return err // removing what might be pinned is worse than waiting
+	}
 	var candidates []*runtimeapi.Image
 	for _, img := range images {
-		if inUse[img.Id] || img.Pinned || now.Sub(g.lastUsed[img.Id]) < imageMinAge {
+		if inUse[img.Id] || img.Pinned || now.Sub(g.lastUsed[img.Id]) < imageMinAge || slices.ContainsFunc(img.RepoTags, kept.Has) {
 			continue
 		}
 		candidates = append(candidates, img)

@@ -51,6 +51,13 @@ type Config struct {
 	// ImageViews mounts image volumes (containerd snapshot views); nil:
 	// pods with image volumes fail to mount them.
 	ImageViews volume.ImageViews
+	// SandboxImage is the pause image; image garbage collection keeps it
+	// (containerd 1.6's CRI does not report it pinned).
+	SandboxImage string
+	// PinnedImages lists the names of images garbage collection keeps
+	// whatever the CRI says (imported images: there is no registry to pull
+	// them back from); nil: only the CRI's pinned flag counts.
+	PinnedImages func(ctx context.Context) ([]string, error)
 	// RootDir holds pods' volumes (RootDir/pods/<uid>/volumes/...).
 	RootDir string
 	// PodLogsDir holds container logs (<ns>_<name>_<uid>/<container>/<n>.log).

@@ -393,6 +393,12 @@ spec:
 				"-n", "k8s.io", "snapshots", "ls").CombinedOutput()
 			return string(out)
 		}
+		// Imported images are pinned: image GC must not remove what no
+		// registry can give back.
+		if out, _ := exec.Command("ctr", "--address", filepath.Join(a.Dir, "agent", "containerd", "containerd.sock"),
+			"-n", "k8s.io", "images", "ls", "name==docker.io/library/busybox:latest").CombinedOutput(); !strings.Contains(string(out), "io.cri-containerd.pinned=pinned") {
+			t.Errorf("busybox is not pinned:\n%s", out)
+		}
 		view := "skiff-image-volume/" + string(pod.UID) + "/img"
 		if !strings.Contains(views(), view) {
 			t.Fatalf("no snapshot view %s in:\n%s", view, views())
