@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/initializer"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/skiff-project/skiff/pkg/admission/certificates"
 )
@@ -28,8 +27,7 @@ func Register(plugins *admission.Plugins) {
 
 // Plugin is the ClusterTrustBundleAttest admission plugin.
 type Plugin struct {
-	*admission.Handler
-	authz authorizer.UnconditionalAuthorizer
+	certificates.SignerPlugin
 }
 
 var (
@@ -38,17 +36,8 @@ var (
 )
 
 // New returns the plugin.
-func New() *Plugin { return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update)} }
-
-// SetUnconditionalAuthorizer implements initializer.WantsUnconditionalAuthorizer.
-func (p *Plugin) SetUnconditionalAuthorizer(a authorizer.UnconditionalAuthorizer) { p.authz = a }
-
-// ValidateInitialization implements admission.InitializationValidator.
-func (p *Plugin) ValidateInitialization() error {
-	if p.authz == nil {
-		return fmt.Errorf("%s requires an authorizer", PluginName)
-	}
-	return nil
+func New() *Plugin {
+	return &Plugin{certificates.NewSignerPlugin(PluginName, admission.Create, admission.Update)}
 }
 
 // Validate checks the requester may attest for the bundle's signer.
@@ -67,7 +56,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if a.GetOperation() == admission.Update && onlyGCFieldsChanged(bundle, a.GetOldObject()) {
 		return nil
 	}
-	if !certificates.IsAuthorizedForSignerName(ctx, p.authz, a.GetUserInfo(), "attest", bundle.Spec.SignerName) {
+	if !p.Authorized(ctx, a.GetUserInfo(), "attest", bundle.Spec.SignerName) {
 		return admission.NewForbidden(a, fmt.Errorf("user not permitted to attest for signerName %q", bundle.Spec.SignerName))
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/initializer"
-	"k8s.io/apiserver/pkg/authorization/authorizer"
 
 	"github.com/skiff-project/skiff/pkg/admission/certificates"
 )
@@ -28,8 +27,7 @@ func Register(plugins *admission.Plugins) {
 
 // Plugin is the CertificateSigning admission plugin.
 type Plugin struct {
-	*admission.Handler
-	authz authorizer.UnconditionalAuthorizer
+	certificates.SignerPlugin
 }
 
 var (
@@ -38,18 +36,7 @@ var (
 )
 
 // New returns the plugin.
-func New() *Plugin { return &Plugin{Handler: admission.NewHandler(admission.Update)} }
-
-// SetUnconditionalAuthorizer implements initializer.WantsUnconditionalAuthorizer.
-func (p *Plugin) SetUnconditionalAuthorizer(a authorizer.UnconditionalAuthorizer) { p.authz = a }
-
-// ValidateInitialization implements admission.InitializationValidator.
-func (p *Plugin) ValidateInitialization() error {
-	if p.authz == nil {
-		return fmt.Errorf("%s requires an authorizer", PluginName)
-	}
-	return nil
-}
+func New() *Plugin { return &Plugin{certificates.NewSignerPlugin(PluginName, admission.Update)} }
 
 // Validate checks the signer may sign for the CSR's signer name.
 func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
@@ -68,7 +55,7 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if bytes.Equal(old.Status.Certificate, csr.Status.Certificate) && equality.Semantic.DeepEqual(old.Status.Conditions, csr.Status.Conditions) {
 		return nil
 	}
-	if !certificates.IsAuthorizedForSignerName(ctx, p.authz, a.GetUserInfo(), "sign", old.Spec.SignerName) {
+	if !p.Authorized(ctx, a.GetUserInfo(), "sign", old.Spec.SignerName) {
 		return admission.NewForbidden(a, fmt.Errorf("user not permitted to sign requests with signerName %q", old.Spec.SignerName))
 	}
 	return nil
