@@ -456,10 +456,8 @@ func podDone(pod *corev1.Pod) bool {
 
 // owningPod is the pod controlling a claim, if any.
 func owningPod(claim *resourceapi.ResourceClaim) (string, types.UID) {
-	for _, o := range claim.OwnerReferences {
-		if ptr.Deref(o.Controller, false) && o.APIVersion == "v1" && o.Kind == "Pod" {
-			return o.Name, o.UID
-		}
+	if ref := metav1.GetControllerOfNoCopy(claim); ref != nil && ref.APIVersion == "v1" && ref.Kind == "Pod" {
+		return ref.Name, ref.UID
 	}
 	return "", ""
 }

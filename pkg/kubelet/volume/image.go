@@ -54,9 +54,7 @@ func (sc *setupContext) image(name string, src *v1.ImageVolumeSource) (string, e
 	if err := mountReadOnly(mounts, dir); err != nil {
 		return "", fmt.Errorf("mount image %q: %w", src.Reference, err)
 	}
-	sc.m.mu.Lock()
-	sc.m.tmpfs[sc.pod.UID] = append(sc.m.tmpfs[sc.pod.UID], dir)
-	sc.m.mu.Unlock()
+	sc.m.recordMount(sc.pod.UID, dir)
 	return dir, nil
 }
 

@@ -20,10 +20,15 @@ func (m *Manager) mountTmpfs(uid types.UID, dir string, sizeBytes int64) error {
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
 		return fmt.Errorf("mount tmpfs at %s: %w", dir, err)
 	}
-	m.mu.Lock()
-	m.tmpfs[uid] = append(m.tmpfs[uid], dir)
-	m.mu.Unlock()
+	m.recordMount(uid, dir)
 	return nil
+}
+
+// recordMount remembers a mount made for a pod, to unmount at teardown.
+func (m *Manager) recordMount(uid types.UID, dir string) {
+	m.mu.Lock()
+	m.mounts[uid] = append(m.mounts[uid], dir)
+	m.mu.Unlock()
 }
 
 func unmount(dir string) error {

@@ -39,13 +39,14 @@ type Manager struct {
 	podCerts *podCertificates
 
 	mu sync.Mutex
-	// tmpfs are the mounts made per pod, to unmount at teardown.
-	tmpfs map[types.UID][]string
+	// mounts are the mounts made per pod (tmpfs, image views), to unmount
+	// at teardown.
+	mounts map[types.UID][]string
 }
 
 // NewManager returns a volume manager.
 func NewManager(cfg Config) *Manager {
-	return &Manager{cfg: cfg, tokens: newTokenCache(), podCerts: newPodCertificates(), tmpfs: map[types.UID][]string{}}
+	return &Manager{cfg: cfg, tokens: newTokenCache(), podCerts: newPodCertificates(), mounts: map[types.UID][]string{}}
 }
 
 // kind directory names, upstream's plugin names with / escaped.
@@ -155,8 +156,8 @@ func (sc *setupContext) dir(kind, name string) (string, error) {
 // TearDown unmounts and removes a pod's volumes.
 func (m *Manager) TearDown(uid types.UID) error {
 	m.mu.Lock()
-	mounts := m.tmpfs[uid]
-	delete(m.tmpfs, uid)
+	mounts := m.mounts[uid]
+	delete(m.mounts, uid)
 	m.mu.Unlock()
 	// Also whatever is still mounted under the pod's directory (e.g. from
 	// before an agent restart).
